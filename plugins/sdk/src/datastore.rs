@@ -1,0 +1,136 @@
+//! The `Datastore` trait: where records live.
+
+use async_trait::async_trait;
+use serde_json::{Map, Number, Value};
+
+use crate::criteria::{Criteria, Projection, SortKey, parse_sort};
+use crate::error::{Error, Result};
+use crate::pathquery::PathQuery;
+use crate::record::Record;
+
+/// How an upsert writes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpsertOptions {
+    /// Shallow-merge the new top-level fields into the existing data instead of replacing it.
+    pub merge: bool,
+    /// Username recorded as `modifiedBy` (secure nodes).
+    pub modified_by: Option<String>,
+}
+
+/// Filters and shapes a `find`.
+#[derive(Debug, Clone, Default)]
+pub struct FindOptions {
+    /// Mongo-style criteria over the data and `_meta` fields.
+    pub criteria: Option<Criteria>,
+    /// Sort keys, applied in order. Without any, records come back ordered by path.
+    pub sort: Vec<SortKey>,
+    /// Skip this many matches (after sorting).
+    pub skip: Option<u64>,
+    /// Return at most this many matches (after skipping).
+    pub limit: Option<u64>,
+    /// Which data fields to return.
+    pub fields: Option<Projection>,
+}
+
+impl FindOptions {
+    /// Parses happn's `get`/`count` parameters: `{criteria, options: {sort, limit, skip, fields}}`
+    /// (`sort` and `fields` are also accepted at the top level, as the original server does).
+    pub fn from_params(params: Option<&Value>) -> Result<Self> {
+        let mut out = FindOptions::default();
+        let Some(params) = params else {
+            return Ok(out);
+        };
+        let Value::Object(params) = params else {
+            if params.is_null() {
+                return Ok(out);
+            }
+            return Err(Error::bad_input("get parameters must be an object"));
+        };
+        let empty = Map::new();
+        let options = match params.get("options") {
+            Some(Value::Object(options)) => options,
+            None | Some(Value::Null) => &empty,
+            Some(_) => return Err(Error::bad_input("options must be an object")),
+        };
+        if let Some(criteria) = params.get("criteria").filter(|c| !c.is_null()) {
+            out.criteria = Some(Criteria::parse(criteria)?);
+        }
+        if let Some(sort) = options.get("sort").or(params.get("sort")).filter(|s| !s.is_null()) {
+            out.sort = parse_sort(sort)?;
+        }
+        if let Some(fields) = options
+            .get("fields")
+            .or(params.get("fields"))
+            .filter(|f| !f.is_null())
+        {
+            out.fields = Some(Projection::parse(fields)?);
+        }
+        out.limit = non_negative(options.get("limit"), "limit")?;
+        out.skip = non_negative(options.get("skip"), "skip")?;
+        Ok(out)
+    }
+}
+
+fn non_negative(value: Option<&Value>, name: &str) -> Result<Option<u64>> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(v) => Ok(Some(v)),
+            None => match n.as_f64() {
+                Some(f) if f >= 0.0 && f.fract() == 0.0 => Ok(Some(f as u64)),
+                _ => Err(Error::bad_input(format!("{name} must be a non-negative integer"))),
+            },
+        },
+        Some(_) => Err(Error::bad_input(format!("{name} must be a non-negative integer"))),
+    }
+}
+
+/// A place records live. Implementations must be safe for concurrent use from many tasks and,
+/// for shared databases, from many nodes at once: `upsert` of one path never leaves two
+/// records, and `increment` is atomic.
+#[async_trait]
+pub trait Datastore: Send + Sync + 'static {
+    /// The provider's registered name (`memory`, `mongo`, …).
+    fn provider(&self) -> &'static str;
+
+    /// Creates or updates the record at `path`. On update `created` is kept and `modified`
+    /// advances; with `merge`, top-level fields are merged into the existing data.
+    /// Returns the record as stored.
+    async fn upsert(&self, path: &str, data: Map<String, Value>, options: &UpsertOptions)
+    -> Result<Record>;
+
+    /// Atomically adds `by` to `data.<gauge>.value` at `path` (creating record and gauge as
+    /// needed) and returns the new value.
+    async fn increment(
+        &self,
+        path: &str,
+        gauge: &str,
+        by: &Number,
+        modified_by: Option<&str>,
+    ) -> Result<Number>;
+
+    /// Every record the query addresses that satisfies the options.
+    async fn find(&self, query: &PathQuery, options: &FindOptions) -> Result<Vec<Record>>;
+
+    /// The record at exactly `path`, if any.
+    async fn find_one(&self, path: &str) -> Result<Option<Record>> {
+        let mut found = self
+            .find(&PathQuery::Exact(path.to_string()), &FindOptions::default())
+            .await?;
+        Ok(found.pop())
+    }
+
+    /// How many records the query addresses that satisfy `criteria`.
+    async fn count(&self, query: &PathQuery, criteria: Option<&Criteria>) -> Result<u64>;
+
+    /// Removes every record the query addresses; returns how many were removed.
+    async fn remove(&self, query: &PathQuery) -> Result<u64>;
+
+    /// Checks that the backing store is reachable.
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Releases connections; called once on node shutdown.
+    async fn close(&self) {}
+}

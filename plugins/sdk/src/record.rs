@@ -1,0 +1,111 @@
+//! A stored record: JSON data at a path plus its `_meta`.
+
+use serde_json::{Map, Value};
+
+/// Milliseconds since the Unix epoch, as happn stores timestamps.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// JSON object data stored at one path, with the metadata happn exposes as `_meta`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// The record's path (its unique key).
+    pub path: String,
+    /// The stored data; always an object (scalars are wrapped as `{value}`).
+    pub data: Map<String, Value>,
+    /// When the record was first written (ms since epoch); kept across updates.
+    pub created: i64,
+    /// When the record was last written (ms since epoch).
+    pub modified: i64,
+    /// Username of the last writer, on secure nodes.
+    pub modified_by: Option<String>,
+}
+
+impl Record {
+    /// The `_meta` object clients see: `{created, modified, path, modifiedBy?}`.
+    pub fn meta_json(&self) -> Map<String, Value> {
+        let mut meta = Map::new();
+        meta.insert("created".into(), self.created.into());
+        meta.insert("modified".into(), self.modified.into());
+        meta.insert("path".into(), self.path.clone().into());
+        if let Some(by) = &self.modified_by {
+            meta.insert("modifiedBy".into(), by.clone().into());
+        }
+        meta
+    }
+
+    /// The client shape: the data's fields plus `_meta`.
+    pub fn to_client_json(&self) -> Value {
+        let mut out = self.data.clone();
+        out.insert("_meta".into(), Value::Object(self.meta_json()));
+        Value::Object(out)
+    }
+
+    /// The stored shape (`{path, data, created, modified, modifiedBy}`), the document the
+    /// original providers persist and the shape criteria field names are rewritten against.
+    pub fn stored_view(&self) -> Value {
+        let mut doc = Map::new();
+        doc.insert("path".into(), self.path.clone().into());
+        doc.insert("data".into(), Value::Object(self.data.clone()));
+        doc.insert("created".into(), self.created.into());
+        doc.insert("modified".into(), self.modified.into());
+        if let Some(by) = &self.modified_by {
+            doc.insert("modifiedBy".into(), by.clone().into());
+        }
+        Value::Object(doc)
+    }
+}
+
+/// Wraps any JSON value into record data: objects pass through (minus a client `_meta`),
+/// everything else becomes `{value: x}`.
+pub fn wrap_data(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(mut map) => {
+            map.remove("_meta");
+            map
+        }
+        other => {
+            let mut map = Map::new();
+            map.insert("value".into(), other);
+            map
+        }
+    }
+}
+
+/// Adds two JSON numbers, staying integral when both are integers and the sum fits.
+pub fn add_numbers(a: &serde_json::Number, b: &serde_json::Number) -> serde_json::Number {
+    if let (Some(x), Some(y)) = (a.as_i64(), b.as_i64())
+        && let Some(sum) = x.checked_add(y)
+    {
+        return sum.into();
+    }
+    let sum = a.as_f64().unwrap_or(0.0) + b.as_f64().unwrap_or(0.0);
+    serde_json::Number::from_f64(sum).unwrap_or_else(|| 0.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn scalars_are_wrapped_and_client_meta_dropped() {
+        assert_eq!(Value::Object(wrap_data(json!(5))), json!({"value": 5}));
+        assert_eq!(Value::Object(wrap_data(json!(null))), json!({"value": null}));
+        assert_eq!(
+            Value::Object(wrap_data(json!({"a": 1, "_meta": {"path": "/x"}}))),
+            json!({"a": 1})
+        );
+    }
+
+    #[test]
+    fn numbers_add_integrally_when_possible() {
+        assert_eq!(add_numbers(&2.into(), &(-5).into()), (-3).into());
+        let f = add_numbers(&2.into(), &serde_json::Number::from_f64(0.5).unwrap());
+        assert_eq!(f.as_f64(), Some(2.5));
+    }
+}

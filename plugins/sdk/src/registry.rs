@@ -1,0 +1,110 @@
+//! Link-time plugin registry. Each plugin submits one descriptor with `inventory::submit!`;
+//! the host looks plugins up by the name a config gives.
+//!
+//! ```ignore
+//! inventory::submit! {
+//!     happn_cluster_sdk::DatastorePlugin {
+//!         name: "memory",
+//!         aliases: &["mem"],
+//!         description: "In-process store; data is lost on restart.",
+//!         example: "{}",
+//!         build: build_memory,
+//!     }
+//! }
+//! ```
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use serde_json::Value;
+
+use crate::auth::Auth;
+use crate::datastore::Datastore;
+use crate::discovery::Discovery;
+use crate::error::Result;
+use crate::transport::Transport;
+
+/// Builds a plugin instance from its JSON settings.
+pub type Builder<T> = fn(Value) -> BoxFuture<'static, Result<Arc<T>>>;
+
+/// Describes one plugin of kind `T` (a trait object type).
+pub struct Plugin<T: ?Sized + 'static> {
+    /// The name configs select it by.
+    pub name: &'static str,
+    /// Other accepted names (e.g. `happn-db-provider-mongo` for `mongo`).
+    pub aliases: &'static [&'static str],
+    /// One line saying what it is.
+    pub description: &'static str,
+    /// A documented example of its settings, as JSON. It must build.
+    pub example: &'static str,
+    /// Builds an instance from settings.
+    pub build: Builder<T>,
+}
+
+impl<T: ?Sized> Plugin<T> {
+    /// True if `name` is this plugin's name or one of its aliases.
+    pub fn answers_to(&self, name: &str) -> bool {
+        self.name == name || self.aliases.contains(&name)
+    }
+
+    /// The example settings parsed as JSON.
+    pub fn example_settings(&self) -> Result<Value> {
+        serde_json::from_str(self.example).map_err(|e| {
+            crate::Error::internal(format!("plugin {} has invalid example JSON: {e}", self.name))
+        })
+    }
+}
+
+impl<T: ?Sized> std::fmt::Debug for Plugin<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.name)
+            .field("aliases", &self.aliases)
+            .field("description", &self.description)
+            .finish()
+    }
+}
+
+/// A datastore provider descriptor.
+pub type DatastorePlugin = Plugin<dyn Datastore>;
+/// A discovery plugin descriptor.
+pub type DiscoveryPlugin = Plugin<dyn Discovery>;
+/// A transport plugin descriptor.
+pub type TransportPlugin = Plugin<dyn Transport>;
+/// An auth plugin descriptor.
+pub type AuthPlugin = Plugin<dyn Auth>;
+
+inventory::collect!(DatastorePlugin);
+inventory::collect!(DiscoveryPlugin);
+inventory::collect!(TransportPlugin);
+inventory::collect!(AuthPlugin);
+
+/// Every linked datastore provider, sorted by name.
+pub fn datastores() -> Vec<&'static DatastorePlugin> {
+    sorted(inventory::iter::<DatastorePlugin>.into_iter().collect())
+}
+
+/// Every linked discovery plugin, sorted by name.
+pub fn discoveries() -> Vec<&'static DiscoveryPlugin> {
+    sorted(inventory::iter::<DiscoveryPlugin>.into_iter().collect())
+}
+
+/// Every linked transport plugin, sorted by name.
+pub fn transports() -> Vec<&'static TransportPlugin> {
+    sorted(inventory::iter::<TransportPlugin>.into_iter().collect())
+}
+
+/// Every linked auth plugin, sorted by name.
+pub fn auths() -> Vec<&'static AuthPlugin> {
+    sorted(inventory::iter::<AuthPlugin>.into_iter().collect())
+}
+
+/// Looks a plugin up by name or alias.
+pub fn find<T: ?Sized>(plugins: &[&'static Plugin<T>], name: &str) -> Option<&'static Plugin<T>> {
+    plugins.iter().copied().find(|p| p.answers_to(name))
+}
+
+fn sorted<T: ?Sized>(mut plugins: Vec<&'static Plugin<T>>) -> Vec<&'static Plugin<T>> {
+    plugins.sort_by_key(|p| p.name);
+    plugins
+}

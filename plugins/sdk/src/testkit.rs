@@ -1,0 +1,1 @@
+//! Datastore conformance kit (filled in by the providers issue).

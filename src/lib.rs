@@ -1,0 +1,2 @@
+//! happn-cluster host (work in progress).
+pub use happn_cluster_sdk as sdk;

@@ -1,1 +1,147 @@
-fn main() {}
+//! `happn-cluster`: run a node, print or check configs.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use std::time::Duration;
+
+use happn_cluster::Node;
+use happn_cluster::config::{self, Config};
+
+/// A clustered realtime data store and pub/sub server, compatible with happn-3 clients.
+#[derive(Debug, Parser)]
+#[command(name = "happn-cluster", version, about, long_about = None)]
+struct Cli {
+    /// Config file (.json in the seed's shape, or .toml). Without one, defaults apply.
+    #[arg(short, long, global = true, env = "HAPPN_CONFIG")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a node (the default when no command is given).
+    Run,
+    /// Work with configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print a documented config with every key at its default (TOML).
+    Example,
+    /// Validate the config and print the effective config (defaults resolved) as JSON.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Config(ConfigCommand::Example) => {
+            print!("{}", config::EXAMPLE_TOML);
+            ExitCode::SUCCESS
+        }
+        Command::Run => match load(cli.config.as_deref()) {
+            Ok(effective) => run(effective),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Config(ConfigCommand::Check) => match load(cli.config.as_deref()) {
+            Ok(effective) => match serde_json::to_string_pretty(&effective) {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            },
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}
+
+/// Runs a node until Ctrl-C / SIGTERM, then shuts it down gracefully.
+fn run(config: Config) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let node = match Node::start(config).await {
+            Ok(node) => node,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if let Some(addr) = node.client_addr() {
+            eprintln!(
+                "happn-cluster node {} ready: clients connect to http://{addr} (peers: {})",
+                node.name(),
+                node.peer_addr()
+            );
+        }
+        wait_for_signal().await;
+        eprintln!("shutting down…");
+        node.shutdown(Duration::from_secs(10)).await;
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Loads, applies the environment, resolves defaults and validates.
+fn load(path: Option<&std::path::Path>) -> Result<Config, config::ConfigError> {
+    let loaded = match path {
+        Some(path) => Config::from_file(path)?,
+        None => config::Loaded {
+            config: Config::default(),
+            ignored_keys: Vec::new(),
+        },
+    };
+    for key in &loaded.ignored_keys {
+        tracing::warn!(key, "config key not recognised; ignored");
+    }
+    let mut config = loaded.config;
+    config.apply_env(|name| std::env::var(name).ok());
+    let effective = config.effective();
+    config::validate(&effective)?;
+    Ok(effective)
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -29,7 +29,11 @@ pub fn stored_field(field: &str) -> String {
     if let Some(rest) = field.strip_prefix("_meta.")
         && META_FIELDS.contains(&rest)
     {
-        return if rest == "_id" { "path".into() } else { rest.into() };
+        return if rest == "_id" {
+            "path".into()
+        } else {
+            rest.into()
+        };
     }
     if field == "_id" {
         return "path".into();
@@ -279,13 +283,13 @@ impl Op {
         match self {
             Op::Eq(expected) => any_value(leaves, |v| json_eq(v, expected)),
             Op::Ne(expected) => !any_value(leaves, |v| json_eq(v, expected)),
-            Op::Cmp(want, or_equal, operand) => any_value(leaves, |v| {
-                match compare_same_type(v, operand) {
+            Op::Cmp(want, or_equal, operand) => {
+                any_value(leaves, |v| match compare_same_type(v, operand) {
                     Some(Ordering::Equal) => *or_equal,
                     Some(ord) => ord == *want,
                     None => false,
-                }
-            }),
+                })
+            }
             Op::In(options) => {
                 any_value(leaves, |v| options.iter().any(|o| json_eq(v, o)))
                     || (leaves.is_empty() && options.iter().any(Value::is_null))
@@ -356,7 +360,11 @@ fn parse_regex(operand: &Value, options: &str) -> Result<Regex> {
             let flags = items.get(1).and_then(Value::as_str).unwrap_or(options);
             (pattern, flags)
         }
-        _ => return Err(Error::bad_input("$regex needs a string or [pattern, flags]")),
+        _ => {
+            return Err(Error::bad_input(
+                "$regex needs a string or [pattern, flags]",
+            ));
+        }
     };
     let mut inline = String::new();
     for flag in flags.chars() {
@@ -453,8 +461,9 @@ pub fn sort_compare(a: Option<&Value>, b: Option<&Value>) -> Ordering {
         return ra.cmp(&rb);
     }
     match (a, b) {
-        (Some(x), Some(y)) => compare_same_type(x, y)
-            .unwrap_or_else(|| x.to_string().cmp(&y.to_string())),
+        (Some(x), Some(y)) => {
+            compare_same_type(x, y).unwrap_or_else(|| x.to_string().cmp(&y.to_string()))
+        }
         _ => Ordering::Equal,
     }
 }
@@ -722,7 +731,8 @@ mod tests {
 
     #[test]
     fn stored_form_rewrites_nested_logical_operators() {
-        let c = Criteria::parse(&json!({"$or": [{"a": 1}, {"_meta.modified": {"$gt": 2}}]})).unwrap();
+        let c =
+            Criteria::parse(&json!({"$or": [{"a": 1}, {"_meta.modified": {"$gt": 2}}]})).unwrap();
         assert_eq!(
             c.stored_form(),
             &json!({"$or": [{"data.a": 1}, {"modified": {"$gt": 2}}]})
@@ -739,7 +749,10 @@ mod tests {
         sort_records(&mut records, &parse_sort(&json!({"n": -1})).unwrap());
         let paths: Vec<_> = records.iter().map(|r| r.path.as_str()).collect();
         assert_eq!(paths, ["/1", "/2", "/3"]);
-        sort_records(&mut records, &parse_sort(&json!({"_meta.created": 1})).unwrap());
+        sort_records(
+            &mut records,
+            &parse_sort(&json!({"_meta.created": 1})).unwrap(),
+        );
         let paths: Vec<_> = records.iter().map(|r| r.path.as_str()).collect();
         assert_eq!(paths, ["/2", "/3", "/1"]);
 

@@ -55,7 +55,11 @@ impl FindOptions {
         if let Some(criteria) = params.get("criteria").filter(|c| !c.is_null()) {
             out.criteria = Some(Criteria::parse(criteria)?);
         }
-        if let Some(sort) = options.get("sort").or(params.get("sort")).filter(|s| !s.is_null()) {
+        if let Some(sort) = options
+            .get("sort")
+            .or(params.get("sort"))
+            .filter(|s| !s.is_null())
+        {
             out.sort = parse_sort(sort)?;
         }
         if let Some(fields) = options
@@ -78,10 +82,14 @@ fn non_negative(value: Option<&Value>, name: &str) -> Result<Option<u64>> {
             Some(v) => Ok(Some(v)),
             None => match n.as_f64() {
                 Some(f) if f >= 0.0 && f.fract() == 0.0 => Ok(Some(f as u64)),
-                _ => Err(Error::bad_input(format!("{name} must be a non-negative integer"))),
+                _ => Err(Error::bad_input(format!(
+                    "{name} must be a non-negative integer"
+                ))),
             },
         },
-        Some(_) => Err(Error::bad_input(format!("{name} must be a non-negative integer"))),
+        Some(_) => Err(Error::bad_input(format!(
+            "{name} must be a non-negative integer"
+        ))),
     }
 }
 
@@ -96,8 +104,12 @@ pub trait Datastore: Send + Sync + 'static {
     /// Creates or updates the record at `path`. On update `created` is kept and `modified`
     /// advances; with `merge`, top-level fields are merged into the existing data.
     /// Returns the record as stored.
-    async fn upsert(&self, path: &str, data: Map<String, Value>, options: &UpsertOptions)
-    -> Result<Record>;
+    async fn upsert(
+        &self,
+        path: &str,
+        data: Map<String, Value>,
+        options: &UpsertOptions,
+    ) -> Result<Record>;
 
     /// Atomically adds `by` to `data.<gauge>.value` at `path` (creating record and gauge as
     /// needed) and returns the new value.

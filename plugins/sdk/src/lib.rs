@@ -36,7 +36,7 @@ pub use record::{Record, now_millis, wrap_data};
 pub use registry::{AuthPlugin, DatastorePlugin, DiscoveryPlugin, Plugin, TransportPlugin};
 pub use transport::{
     Connection, ConnectionInfo, Host, HttpRequest, HttpResponse, Inbound, Outbound, ServeOptions,
-    Transport,
+    Termination, Terminator, Transport,
 };
 
 /// Re-exported so plugins can `inventory::submit!` without depending on `inventory` themselves.

@@ -51,7 +51,10 @@ fn matching<'a>(
             let prefix = pattern.literal_prefix();
             Box::new(
                 records
-                    .range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded))
+                    .range::<str, _>((
+                        std::ops::Bound::Included(prefix),
+                        std::ops::Bound::Unbounded,
+                    ))
                     .take_while(move |(k, _)| k.starts_with(prefix))
                     .map(|(_, r)| r)
                     .filter(move |r| pattern.matches(&r.path)),
@@ -126,7 +129,9 @@ impl Datastore for MemoryDatastore {
         let next = add_numbers(&current, by);
         let mut gauge_value = Map::new();
         gauge_value.insert("value".into(), Value::Number(next.clone()));
-        record.data.insert(gauge.to_string(), Value::Object(gauge_value));
+        record
+            .data
+            .insert(gauge.to_string(), Value::Object(gauge_value));
         record.modified = now.max(record.modified);
         record.modified_by = modified_by.map(str::to_string);
         Ok(next)
@@ -180,7 +185,11 @@ fn build(settings: Value) -> futures_util::future::BoxFuture<'static, Result<Arc
                     "the memory datastore takes no settings (got {keys:?})"
                 )));
             }
-            _ => return Err(Error::bad_input("memory datastore settings must be an object")),
+            _ => {
+                return Err(Error::bad_input(
+                    "memory datastore settings must be an object",
+                ));
+            }
         }
         Ok(Arc::new(MemoryDatastore::new()) as Arc<dyn Datastore>)
     }

@@ -182,10 +182,15 @@ mod tests {
 
     #[test]
     fn metacharacters_are_literal() {
-        for lit in ["%", "_", ".", "(", ")", "[", "]", "+", "?", "^", "$", "\\", "|", "{", "}"] {
+        for lit in [
+            "%", "_", ".", "(", ")", "[", "]", "+", "?", "^", "$", "\\", "|", "{", "}",
+        ] {
             let pattern = WildcardPattern::new(&format!("/x{lit}y/*"));
             assert!(pattern.matches(&format!("/x{lit}y/z")), "{lit}");
-            assert!(!pattern.matches("/xAy/z"), "{lit} must not act as a wildcard");
+            assert!(
+                !pattern.matches("/xAy/z"),
+                "{lit} must not act as a wildcard"
+            );
             let re = regex::Regex::new(&pattern.to_regex()).unwrap();
             assert!(re.is_match(&format!("/x{lit}y/z")), "{lit} regex");
             assert!(!re.is_match("/xAy/z"), "{lit} regex literal");
@@ -194,7 +199,10 @@ mod tests {
 
     #[test]
     fn like_escapes_percent_underscore_and_escape() {
-        assert_eq!(WildcardPattern::new("/a_b%c\\d/*").to_like('\\'), "/a\\_b\\%c\\\\d/%");
+        assert_eq!(
+            WildcardPattern::new("/a_b%c\\d/*").to_like('\\'),
+            "/a\\_b\\%c\\\\d/%"
+        );
         assert_eq!(WildcardPattern::new("/a/**").to_like('\\'), "/a/%%");
     }
 

@@ -95,7 +95,10 @@ mod tests {
     #[test]
     fn scalars_are_wrapped_and_client_meta_dropped() {
         assert_eq!(Value::Object(wrap_data(json!(5))), json!({"value": 5}));
-        assert_eq!(Value::Object(wrap_data(json!(null))), json!({"value": null}));
+        assert_eq!(
+            Value::Object(wrap_data(json!(null))),
+            json!({"value": null})
+        );
         assert_eq!(
             Value::Object(wrap_data(json!({"a": 1, "_meta": {"path": "/x"}}))),
             json!({"a": 1})

@@ -50,7 +50,10 @@ impl<T: ?Sized> Plugin<T> {
     /// The example settings parsed as JSON.
     pub fn example_settings(&self) -> Result<Value> {
         serde_json::from_str(self.example).map_err(|e| {
-            crate::Error::internal(format!("plugin {} has invalid example JSON: {e}", self.name))
+            crate::Error::internal(format!(
+                "plugin {} has invalid example JSON: {e}",
+                self.name
+            ))
         })
     }
 }

@@ -19,8 +19,38 @@ use crate::error::Result;
 pub enum Outbound {
     /// One JSON text; shared so a fan-out encodes once.
     Text(Arc<str>),
-    /// Close the connection; the peer must not reconnect (primus `server::close`).
-    Close,
+    /// Close the connection after the frames queued before this one. With `reconnect: false`
+    /// the peer is told not to reconnect (primus `server::close`).
+    Close {
+        /// Whether the peer may reconnect.
+        reconnect: bool,
+    },
+}
+
+/// An immediate close that skips whatever is still queued (slow consumers, shutdown).
+#[derive(Debug, Clone, Default)]
+pub struct Termination {
+    /// Frames written before closing (e.g. a disconnect notice).
+    pub last_words: Vec<Arc<str>>,
+    /// Whether the peer may reconnect.
+    pub reconnect: bool,
+}
+
+/// The handle that terminates a connection immediately.
+#[derive(Debug, Clone)]
+pub struct Terminator(Arc<watch::Sender<Option<Termination>>>);
+
+impl Terminator {
+    /// A terminator and the receiver the transport watches.
+    pub fn new() -> (Self, watch::Receiver<Option<Termination>>) {
+        let (tx, rx) = watch::channel(None);
+        (Terminator(Arc::new(tx)), rx)
+    }
+
+    /// Closes the connection now.
+    pub fn terminate(&self, termination: Termination) {
+        let _ = self.0.send(Some(termination));
+    }
 }
 
 /// A frame (or the end) received from the peer.
@@ -28,7 +58,15 @@ pub enum Outbound {
 pub enum Inbound {
     /// One application text frame.
     Text(String),
-    /// A frame was refused before reaching the host (too large, not text…): the reason.
+    /// A text frame larger than the limit; only its beginning is kept (so the host can find
+    /// the request id and answer with an error).
+    Oversized {
+        /// Size of the refused frame in bytes.
+        size: usize,
+        /// The frame's first bytes.
+        head: String,
+    },
+    /// A frame was refused before reaching the host (not text, not UTF-8…): the reason.
     Rejected(String),
     /// The connection ended; the reason says why.
     Closed(String),
@@ -54,6 +92,8 @@ pub struct Connection {
     pub outbound: mpsc::Sender<Outbound>,
     /// Frames received.
     pub inbound: mpsc::Receiver<Inbound>,
+    /// Closes the connection immediately, skipping the outbound queue.
+    pub terminator: Terminator,
 }
 
 /// A plain HTTP request the transport received (anything that is not a websocket upgrade).

@@ -1,0 +1,271 @@
+//! One WebSocket connection: a reader task and a writer task bridging the socket and the
+//! two queues of a [`Connection`], plus primus heartbeats.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use happn_cluster_sdk::{
+    Connection, ConnectionInfo, Inbound, Outbound, ServeOptions, Termination, Terminator,
+};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+/// Which side of the connection we are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// We accepted it: we send pings and expect pongs.
+    Server,
+    /// We dialled it: we answer pings and expect them regularly.
+    Client,
+}
+
+/// Frames above this many times the configured limit close the connection (the socket layer
+/// refuses to buffer them); frames between the limit and this cap get an error reply.
+const HARD_CAP_FACTOR: usize = 2;
+const HEAD_BYTES: usize = 512;
+
+/// tungstenite settings for the configured limits.
+pub fn ws_config(options: &ServeOptions) -> WebSocketConfig {
+    let cap = options
+        .max_message_bytes
+        .saturating_mul(HARD_CAP_FACTOR)
+        .saturating_add(64 * 1024);
+    WebSocketConfig::default()
+        .max_message_size(Some(cap))
+        .max_frame_size(Some(cap))
+}
+
+fn millis_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+/// A primus control message carried as a JSON string, if `text` is one.
+fn primus_control(text: &str) -> Option<String> {
+    if !text.starts_with("\"primus::") {
+        return None;
+    }
+    serde_json::from_str::<String>(text).ok()
+}
+
+/// Spawns the reader and writer tasks for an established WebSocket.
+pub fn spawn<S>(
+    stream: WebSocketStream<S>,
+    info: ConnectionInfo,
+    options: ServeOptions,
+    role: Role,
+) -> Connection
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (outbound_tx, outbound_rx) = mpsc::channel(options.outbound_queue.max(1));
+    let (inbound_tx, inbound_rx) = mpsc::channel(64);
+    let (terminator, terminate_rx) = Terminator::new();
+    let (sink, source) = stream.split();
+    let last_seen = Arc::new(AtomicU64::new(millis_now()));
+    let (control_tx, control_rx) = mpsc::channel::<String>(8);
+    let (stop_tx, stop_rx) = oneshot::channel::<String>();
+    tokio::spawn(read_loop(
+        source,
+        inbound_tx,
+        control_tx,
+        last_seen.clone(),
+        options.max_message_bytes,
+        stop_rx,
+        role,
+    ));
+    tokio::spawn(write_loop(
+        sink,
+        outbound_rx,
+        control_rx,
+        terminate_rx,
+        last_seen,
+        options,
+        stop_tx,
+        role,
+    ));
+    Connection {
+        info,
+        outbound: outbound_tx,
+        inbound: inbound_rx,
+        terminator,
+    }
+}
+
+async fn read_loop<S>(
+    mut source: futures_util::stream::SplitStream<WebSocketStream<S>>,
+    inbound: mpsc::Sender<Inbound>,
+    control: mpsc::Sender<String>,
+    last_seen: Arc<AtomicU64>,
+    max_message_bytes: usize,
+    mut stop: oneshot::Receiver<String>,
+    role: Role,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let reason = loop {
+        let message = tokio::select! {
+            reason = &mut stop => break reason.unwrap_or_else(|_| "closed".into()),
+            message = source.next() => message,
+        };
+        let message = match message {
+            None => break "connection closed by peer".to_string(),
+            Some(Err(e)) => break format!("socket error: {e}"),
+            Some(Ok(message)) => message,
+        };
+        last_seen.store(millis_now(), Ordering::Relaxed);
+        let forward = match message {
+            Message::Text(text) => {
+                let text = text.as_str();
+                if let Some(control_text) = primus_control(text) {
+                    if let Some(stamp) = control_text.strip_prefix("primus::ping::") {
+                        // Legacy client pings (server role) or server pings (client role).
+                        let _ = control.try_send(format!("primus::pong::{stamp}"));
+                    } else if role == Role::Client && control_text == "primus::server::close" {
+                        break "server closed the connection (no reconnect)".to_string();
+                    }
+                    continue;
+                }
+                if text.len() > max_message_bytes {
+                    let mut cut = HEAD_BYTES.min(text.len());
+                    while !text.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    Inbound::Oversized {
+                        size: text.len(),
+                        head: text[..cut].to_string(),
+                    }
+                } else {
+                    Inbound::Text(text.to_string())
+                }
+            }
+            Message::Binary(_) => {
+                Inbound::Rejected("binary frames are not supported; send JSON text".into())
+            }
+            Message::Close(frame) => {
+                break frame
+                    .map(|f| format!("closed by peer: {} {}", u16::from(f.code), f.reason))
+                    .unwrap_or_else(|| "closed by peer".into());
+            }
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+        };
+        if inbound.send(forward).await.is_err() {
+            break "host dropped the connection".to_string();
+        }
+    };
+    let _ = inbound.send(Inbound::Closed(reason)).await;
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write_loop<S>(
+    mut sink: futures_util::stream::SplitSink<WebSocketStream<S>, Message>,
+    mut outbound: mpsc::Receiver<Outbound>,
+    mut control: mpsc::Receiver<String>,
+    mut terminate: watch::Receiver<Option<Termination>>,
+    last_seen: Arc<AtomicU64>,
+    options: ServeOptions,
+    stop_reader: oneshot::Sender<String>,
+    role: Role,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut ping = tokio::time::interval_at(
+        tokio::time::Instant::now() + options.ping_interval,
+        options.ping_interval,
+    );
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let dead_after = options.dead_after.as_millis() as u64;
+    let reason = loop {
+        tokio::select! {
+            biased;
+            changed = terminate.changed() => {
+                let termination = if changed.is_ok() { terminate.borrow().clone() } else { None };
+                let Some(termination) = termination else { continue };
+                for words in termination.last_words {
+                    let _ = sink.feed(Message::text(words.as_ref())).await;
+                }
+                if !termination.reconnect {
+                    let _ = sink.feed(Message::text("\"primus::server::close\"")).await;
+                }
+                break "terminated by host".to_string();
+            }
+            frame = control.recv() => {
+                if let Some(frame) = frame {
+                    let text = serde_json::Value::String(frame).to_string();
+                    if let Err(e) = sink.send(Message::text(text)).await {
+                        break format!("write failed: {e}");
+                    }
+                }
+            }
+            item = outbound.recv() => match item {
+                Some(Outbound::Text(text)) => {
+                    if let Err(e) = sink.feed(Message::text(text.as_ref())).await {
+                        break format!("write failed: {e}");
+                    }
+                    // Batch whatever else is already queued, then flush once.
+                    let mut failed = None;
+                    let mut close = None;
+                    while let Ok(next) = outbound.try_recv() {
+                        match next {
+                            Outbound::Text(text) => {
+                                if let Err(e) = sink.feed(Message::text(text.as_ref())).await {
+                                    failed = Some(format!("write failed: {e}"));
+                                    break;
+                                }
+                            }
+                            Outbound::Close { reconnect } => {
+                                close = Some(reconnect);
+                                break;
+                            }
+                        }
+                    }
+                    if let Some(failed) = failed {
+                        break failed;
+                    }
+                    if let Err(e) = sink.flush().await {
+                        break format!("write failed: {e}");
+                    }
+                    if let Some(reconnect) = close {
+                        if !reconnect {
+                            let _ = sink.feed(Message::text("\"primus::server::close\"")).await;
+                        }
+                        break "closed by host".to_string();
+                    }
+                }
+                Some(Outbound::Close { reconnect }) => {
+                    if !reconnect {
+                        let _ = sink.feed(Message::text("\"primus::server::close\"")).await;
+                    }
+                    break "closed by host".to_string();
+                }
+                None => break "host dropped the connection".to_string(),
+            },
+            _ = ping.tick() => {
+                let silent_for = millis_now().saturating_sub(last_seen.load(Ordering::Relaxed));
+                if silent_for > dead_after {
+                    break format!("peer silent for {silent_for} ms: considered dead");
+                }
+                if role == Role::Server {
+                    let text = serde_json::Value::String(format!("primus::ping::{}", millis_now())).to_string();
+                    if let Err(e) = sink.send(Message::text(text)).await {
+                        break format!("write failed: {e}");
+                    }
+                }
+            }
+        }
+    };
+    tracing::debug!(%reason, "websocket writer finished");
+    let _ = stop_reader.send(reason);
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        let _ = sink.send(Message::Close(None)).await;
+        let _ = sink.close().await;
+    })
+    .await;
+}

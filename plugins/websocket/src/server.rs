@@ -1,0 +1,172 @@
+//! The accept loop: HTTP/1.1 with WebSocket upgrades on any path.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use happn_cluster_sdk::{ConnectionInfo, Host, HttpRequest, Result, ServeOptions};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::sync::watch;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
+
+use crate::connection::{self, Role};
+
+const MAX_HTTP_BODY: usize = 1024 * 1024;
+
+/// Accepts until `shutdown` turns true.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    host: Arc<dyn Host>,
+    options: ServeOptions,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<()> {
+    let mut backoff = std::time::Duration::from_millis(10);
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() { return Ok(()); }
+                continue;
+            }
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, remote) = match accepted {
+            Ok(pair) => {
+                backoff = std::time::Duration::from_millis(10);
+                pair
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed; backing off");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let host = host.clone();
+        let options = options.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                handle(req, remote, host.clone(), options.clone())
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "http connection ended with an error");
+            }
+        });
+    }
+}
+
+fn headers_of(req: &Request<Incoming>) -> Vec<(String, String)> {
+    req.headers()
+        .iter()
+        .filter_map(|(k, v)| {
+            v.to_str()
+                .ok()
+                .map(|v| (k.as_str().to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+fn is_upgrade(req: &Request<Incoming>) -> bool {
+    let has = |name, want: &str| {
+        req.headers()
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(want)))
+    };
+    has(UPGRADE, "websocket") && has(CONNECTION, "upgrade")
+}
+
+async fn handle(
+    mut req: Request<Incoming>,
+    remote: std::net::SocketAddr,
+    host: Arc<dyn Host>,
+    options: ServeOptions,
+) -> std::result::Result<Response<Full<Bytes>>, Infallible> {
+    if is_upgrade(&req) {
+        let Some(key) = req.headers().get(SEC_WEBSOCKET_KEY).cloned() else {
+            return Ok(plain(StatusCode::BAD_REQUEST, "missing sec-websocket-key"));
+        };
+        let info = ConnectionInfo {
+            remote: Some(remote),
+            url: req.uri().to_string(),
+            headers: headers_of(&req),
+        };
+        let upgrade = hyper::upgrade::on(&mut req);
+        tokio::spawn(async move {
+            match upgrade.await {
+                Ok(upgraded) => {
+                    let config = connection::ws_config(&options);
+                    let stream = WebSocketStream::from_raw_socket(
+                        TokioIo::new(upgraded),
+                        WsRole::Server,
+                        Some(config),
+                    )
+                    .await;
+                    host.accept(connection::spawn(stream, info, options, Role::Server));
+                }
+                Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
+            }
+        });
+        let mut response = Response::new(Full::new(Bytes::new()));
+        *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let headers = response.headers_mut();
+        headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+        headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+        if let Ok(accept) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
+            headers.insert(SEC_WEBSOCKET_ACCEPT, accept);
+        }
+        return Ok(response);
+    }
+
+    let method = req.method().as_str().to_string();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().map(str::to_string);
+    let headers = headers_of(&req);
+    let body = match Limited::new(req.into_body(), MAX_HTTP_BODY).collect().await {
+        Ok(collected) => collected.to_bytes().to_vec(),
+        Err(_) => {
+            return Ok(plain(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body too large",
+            ));
+        }
+    };
+    let answer = host
+        .http(HttpRequest {
+            method,
+            path,
+            query,
+            headers,
+            body,
+        })
+        .await;
+    let mut response = Response::new(Full::new(Bytes::from(answer.body)));
+    *response.status_mut() =
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in answer.headers {
+        if let (Ok(name), Ok(value)) = (
+            hyper::header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    Ok(response)
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *response.status_mut() = status;
+    response
+}

@@ -1,0 +1,81 @@
+//! The documented default configuration printed by `happn-cluster config example`.
+
+/// A complete config in TOML with every key at its default and a comment on each.
+/// JSON in the seed's shape (`{"services": {"proxy": {"config": {"port": 55000}}}}`) works too.
+pub const EXAMPLE_TOML: &str = r#"# happn-cluster node configuration (every key shown at its default).
+# The same keys work in JSON, in the seed happn-cluster's shape.
+
+# Unique node name. Default: host and port, e.g. "10-0-0-1_57000"
+# (host 0.0.0.0 uses the first non-loopback IPv4 address).
+# name = "node-1"
+
+# Internal port: peers connect here as soon as the node starts.
+host = "0.0.0.0"
+port = 57000
+
+# true turns on users, groups, permissions and logins.
+secure = false
+
+# Host peers should dial when the listen address is not reachable (docker).
+# announceHost = "node-1.example.com"
+
+[services.security.config.adminUser]
+# Created on first start of a secure node; later changes do not alter an existing admin.
+username = "_ADMIN"
+password = "happn"
+
+[services.session.config]
+# Largest inbound message (bytes); bigger ones get an error reply.
+maxMessageBytes = 10485760
+# Messages queued per client before it counts as a slow consumer and is disconnected.
+outboundQueue = 4096
+# Server heartbeat interval (ms, or a string such as "25s").
+pingInterval = 25000
+
+# Datastores, routed by path pattern (longest match wins); one is the default.
+# With none configured the node uses mongo (MONGO_URL, MONGO_DATABASE, MONGO_COLLECTION
+# fill its settings) when that provider is linked, else the embedded memory store.
+# [[services.data.config.datastores]]
+# name = "main"
+# provider = "mongo"            # mongo | postgres | sqlite | memory
+# isDefault = true
+# patterns = []
+# [services.data.config.datastores.settings]
+# url = "mongodb://127.0.0.1:27017"
+# database = "happn-cluster"
+# collection = "happn-cluster"
+
+[services.proxy.config]
+# Client port: opens once the cluster is stable.
+host = "0.0.0.0"
+port = 55000
+allowSelfSignedCerts = false
+# Idle timeout of a client socket (ms).
+timeout = 1200000
+# true: the embedding program opens the client port itself.
+defer = false
+# keyPath = "/etc/happn/key.pem"   # with certPath: TLS on the client port
+# certPath = "/etc/happn/cert.pem"
+
+[services.orchestrator.config]
+clusterName = "happn-cluster"
+serviceName = "happn-cluster-node"
+deployment = "Test-Deploy"
+# Events on these subscription masks are replicated to every peer.
+replicate = ["*"]
+
+[services.orchestrator.config.timing]
+keepAliveThreshold = 6000   # keepalive records older than this are stale
+keepAlive = 5000            # keepalive write interval
+memberRefresh = 5000        # member list refresh interval
+healthReport = 10000        # health report interval
+# stabiliseTimeout = 120000 # stop the node if not stable in time (default: wait forever)
+
+# Minimum members per service before the node is stable (default: {<serviceName> = 1}).
+[services.orchestrator.config.cluster]
+happn-cluster-node = 1
+
+[services.replicator.config]
+# Security changes are batched and pushed to peers this often (ms).
+securityChangesetReplicateInterval = 3000
+"#;

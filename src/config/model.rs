@@ -1,0 +1,266 @@
+//! The typed configuration, in the seed's JSON shape (`services.<name>.config.<key>`), with
+//! the seed's defaults.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::millis::Millis;
+
+/// A whole node configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Config {
+    /// Unique node name; defaults from host and port (`10-0-0-1_57000`).
+    pub name: Option<String>,
+    /// Address the internal (peer) port listens on.
+    pub host: String,
+    /// The internal port peers connect to (57000). Clients use the proxy port.
+    pub port: u16,
+    /// Enables users, groups, permissions and logins.
+    pub secure: bool,
+    /// Host peers should dial (when the listen address is not reachable, e.g. in docker).
+    pub announce_host: Option<String>,
+    /// Per-service settings.
+    pub services: Services,
+    /// `MONGO_*` environment values captured by [`Config::apply_env`], used when the
+    /// default mongo datastore is generated.
+    #[serde(skip)]
+    pub env_mongo: Vec<(String, String)>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            name: None,
+            host: "0.0.0.0".into(),
+            port: 57000,
+            secure: false,
+            announce_host: None,
+            services: Services::default(),
+            env_mongo: Vec::new(),
+        }
+    }
+}
+
+/// `services.*`: one `{config: …}` block per service.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Services {
+    /// `services.security.config`.
+    pub security: Service<SecurityConfig>,
+    /// `services.data.config`.
+    pub data: Service<DataConfig>,
+    /// `services.session.config`: per-connection limits.
+    pub session: Service<SessionConfig>,
+    /// `services.proxy.config`: the client port, opened once the cluster is stable.
+    pub proxy: Service<ProxyConfig>,
+    /// `services.orchestrator.config`: membership and stabilisation.
+    pub orchestrator: Service<OrchestratorConfig>,
+    /// `services.replicator.config`: security change replication.
+    pub replicator: Service<ReplicatorConfig>,
+}
+
+/// The seed's `{ "config": { … } }` wrapper around each service's settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Service<T> {
+    /// The service's settings.
+    pub config: T,
+}
+
+/// `services.security.config`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SecurityConfig {
+    /// The built-in administrator, created on first start of a secure node.
+    pub admin_user: AdminUser,
+}
+
+/// `services.security.config.adminUser`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AdminUser {
+    /// Always `_ADMIN`.
+    pub username: String,
+    /// Password used only when the admin user is first created (`happn`).
+    pub password: String,
+}
+
+impl Default for AdminUser {
+    fn default() -> Self {
+        AdminUser {
+            username: "_ADMIN".into(),
+            password: "happn".into(),
+        }
+    }
+}
+
+/// `services.data.config`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DataConfig {
+    /// The datastores, routed by `patterns`; empty means one default store.
+    pub datastores: Vec<DatastoreConfig>,
+}
+
+/// One entry of `services.data.config.datastores`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DatastoreConfig {
+    /// Unique name of this store.
+    pub name: String,
+    /// Registered provider name (`mongo`, `postgres`, `sqlite`, `memory`; the seed's
+    /// `happn-db-provider-mongo` is an alias of `mongo`). Omitted means `mongo`.
+    pub provider: Option<String>,
+    /// Provider settings, passed as they are.
+    pub settings: Value,
+    /// Path patterns routed to this store (`*` matches anything, `/` included).
+    pub patterns: Vec<String>,
+    /// Receives every path no pattern claims.
+    pub is_default: bool,
+}
+
+/// `services.session.config`: limits applied to every client connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SessionConfig {
+    /// Largest accepted inbound message in bytes (10 MiB, as primus).
+    pub max_message_bytes: usize,
+    /// Outbound messages queued per session before it counts as a slow consumer and is
+    /// disconnected.
+    pub outbound_queue: usize,
+    /// Interval of server heartbeats (`primus::ping`).
+    pub ping_interval: Millis,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            max_message_bytes: 10 * 1024 * 1024,
+            outbound_queue: 4096,
+            ping_interval: Millis(25_000),
+        }
+    }
+}
+
+/// `services.proxy.config`: the client-facing port.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ProxyConfig {
+    /// Client port (55000).
+    pub port: u16,
+    /// Client listen address.
+    pub host: String,
+    /// Accept self-signed certificates when talking to the local node over TLS.
+    pub allow_self_signed_certs: bool,
+    /// Idle timeout of a client socket (20 minutes).
+    pub timeout: Millis,
+    /// Do not open the client port automatically; the embedding program opens it.
+    pub defer: bool,
+    /// TLS private key (PEM); with `certPath` switches the client port to TLS.
+    pub key_path: Option<PathBuf>,
+    /// TLS certificate chain (PEM).
+    pub cert_path: Option<PathBuf>,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        ProxyConfig {
+            port: 55000,
+            host: "0.0.0.0".into(),
+            allow_self_signed_certs: false,
+            timeout: Millis(20 * 60 * 1000),
+            defer: false,
+            key_path: None,
+            cert_path: None,
+        }
+    }
+}
+
+/// `services.orchestrator.config`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct OrchestratorConfig {
+    /// Cluster name; members of other clusters are ignored.
+    pub cluster_name: String,
+    /// This node's service name.
+    pub service_name: String,
+    /// Deployment; keepalive records are scoped by it.
+    pub deployment: String,
+    /// Subscription masks whose events are replicated to every peer.
+    pub replicate: Vec<String>,
+    /// Membership timings.
+    pub timing: Timing,
+    /// Minimum members per service name before the node is stable.
+    pub cluster: BTreeMap<String, u32>,
+    /// Deprecated: becomes `cluster = {serviceName: minimumPeers}` when `cluster` is empty.
+    #[serde(alias = "minimumePeers", skip_serializing_if = "Option::is_none")]
+    pub minimum_peers: Option<u32>,
+    /// Accepted at this level too, as the seed copies it into `timing`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stabilise_timeout: Option<Millis>,
+}
+
+impl Default for OrchestratorConfig {
+    fn default() -> Self {
+        OrchestratorConfig {
+            cluster_name: "happn-cluster".into(),
+            service_name: "happn-cluster-node".into(),
+            deployment: "Test-Deploy".into(),
+            replicate: vec!["*".into()],
+            timing: Timing::default(),
+            cluster: BTreeMap::new(),
+            minimum_peers: None,
+            stabilise_timeout: None,
+        }
+    }
+}
+
+/// `services.orchestrator.config.timing`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Timing {
+    /// Keepalive records older than this are stale (6000 ms).
+    #[serde(alias = "keepaliveThreshold", alias = "keepAliveThreshhold")]
+    pub keep_alive_threshold: Millis,
+    /// Give up (stop the node) if not stable within this; unset waits forever.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stabilise_timeout: Option<Millis>,
+    /// Keepalive write interval (5000 ms).
+    pub keep_alive: Millis,
+    /// Member list refresh interval (5000 ms).
+    pub member_refresh: Millis,
+    /// Health report interval (10000 ms).
+    pub health_report: Millis,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            keep_alive_threshold: Millis(6_000),
+            stabilise_timeout: None,
+            keep_alive: Millis(5_000),
+            member_refresh: Millis(5_000),
+            health_report: Millis(10_000),
+        }
+    }
+}
+
+/// `services.replicator.config`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ReplicatorConfig {
+    /// Security changes are batched and pushed to peers this often (3000 ms).
+    pub security_changeset_replicate_interval: Millis,
+}
+
+impl Default for ReplicatorConfig {
+    fn default() -> Self {
+        ReplicatorConfig {
+            security_changeset_replicate_interval: Millis(3_000),
+        }
+    }
+}

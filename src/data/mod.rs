@@ -1,0 +1,202 @@
+//! The data service: routes each path to a datastore (by `patterns`, longest first, else the
+//! default store) and performs set / merge / increment / get / count / remove on it.
+
+use std::sync::Arc;
+
+use happn_cluster_sdk::{
+    Datastore, Error, FindOptions, PathQuery, Record, Result, UpsertOptions, WildcardPattern,
+    registry,
+};
+use serde_json::{Map, Number, Value};
+
+use crate::config::DatastoreConfig;
+
+struct Route {
+    pattern: WildcardPattern,
+    store_name: String,
+    store: Arc<dyn Datastore>,
+}
+
+/// Datastores and the routing between them.
+pub struct DataService {
+    routes: Vec<Route>,
+    default: Arc<dyn Datastore>,
+    default_name: String,
+    stores: Vec<(String, Arc<dyn Datastore>)>,
+}
+
+impl DataService {
+    /// One default store and no routes.
+    pub fn single(name: &str, store: Arc<dyn Datastore>) -> Self {
+        DataService {
+            routes: Vec::new(),
+            default: store.clone(),
+            default_name: name.to_string(),
+            stores: vec![(name.to_string(), store)],
+        }
+    }
+
+    /// Builds every configured store through the registry (an effective config: providers
+    /// resolved, one default).
+    pub async fn from_config(stores: &[DatastoreConfig]) -> Result<Self> {
+        let plugins = registry::datastores();
+        let mut built = Vec::new();
+        let mut routes = Vec::new();
+        let mut default = None;
+        for config in stores {
+            let provider = config.provider.as_deref().unwrap_or("mongo");
+            let plugin = registry::find(&plugins, provider).ok_or_else(|| {
+                Error::bad_input(format!(
+                    "datastore {}: unknown provider {provider}",
+                    config.name
+                ))
+            })?;
+            let store = (plugin.build)(config.settings.clone()).await.map_err(|e| {
+                Error::unavailable(format!("datastore {} ({provider}): {e}", config.name))
+            })?;
+            for pattern in &config.patterns {
+                routes.push(Route {
+                    pattern: WildcardPattern::new(pattern),
+                    store_name: config.name.clone(),
+                    store: store.clone(),
+                });
+            }
+            if config.is_default || default.is_none() {
+                default = Some((config.name.clone(), store.clone()));
+            }
+            built.push((config.name.clone(), store));
+        }
+        let (default_name, default) =
+            default.ok_or_else(|| Error::bad_input("no datastore configured"))?;
+        routes.sort_by_key(|r| std::cmp::Reverse(r.pattern.as_str().len()));
+        Ok(DataService {
+            routes,
+            default,
+            default_name,
+            stores: built,
+        })
+    }
+
+    /// The store responsible for `path` (a wildcard query is routed by its own text).
+    pub fn route(&self, path: &str) -> &Arc<dyn Datastore> {
+        self.routes
+            .iter()
+            .find(|r| r.pattern.matches(path))
+            .map(|r| &r.store)
+            .unwrap_or(&self.default)
+    }
+
+    /// The name of the store responsible for `path`.
+    pub fn route_name(&self, path: &str) -> &str {
+        self.routes
+            .iter()
+            .find(|r| r.pattern.matches(path))
+            .map(|r| r.store_name.as_str())
+            .unwrap_or(&self.default_name)
+    }
+
+    /// Writes (or merges) data at `path`.
+    pub async fn set(
+        &self,
+        path: &str,
+        data: Map<String, Value>,
+        merge: bool,
+        modified_by: Option<&str>,
+    ) -> Result<Record> {
+        let options = UpsertOptions {
+            merge,
+            modified_by: modified_by.map(str::to_string),
+        };
+        self.route(path).upsert(path, data, &options).await
+    }
+
+    /// Adds `by` to the gauge at `path`; returns the new value.
+    pub async fn increment(
+        &self,
+        path: &str,
+        gauge: &str,
+        by: &Number,
+        modified_by: Option<&str>,
+    ) -> Result<Number> {
+        self.route(path)
+            .increment(path, gauge, by, modified_by)
+            .await
+    }
+
+    /// Records addressed by `query`.
+    pub async fn get(&self, query: &PathQuery, options: &FindOptions) -> Result<Vec<Record>> {
+        self.route(query.as_str()).find(query, options).await
+    }
+
+    /// Counts records addressed by `query`.
+    pub async fn count(&self, query: &PathQuery, options: &FindOptions) -> Result<u64> {
+        self.route(query.as_str())
+            .count(query, options.criteria.as_ref())
+            .await
+    }
+
+    /// Removes records addressed by `query`.
+    pub async fn remove(&self, query: &PathQuery) -> Result<u64> {
+        self.route(query.as_str()).remove(query).await
+    }
+
+    /// Pings every store; the first failure names its store.
+    pub async fn ping(&self) -> Result<()> {
+        for (name, store) in &self.stores {
+            store
+                .ping()
+                .await
+                .map_err(|e| Error::unavailable(format!("datastore {name}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Every store by name.
+    pub fn stores(&self) -> &[(String, Arc<dyn Datastore>)] {
+        &self.stores
+    }
+
+    /// Closes every store.
+    pub async fn close(&self) {
+        for (_, store) in &self.stores {
+            store.close().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(name: &str, patterns: &[&str], default: bool) -> DatastoreConfig {
+        DatastoreConfig {
+            name: name.into(),
+            provider: Some("memory".into()),
+            settings: Value::Null,
+            patterns: patterns.iter().map(|p| p.to_string()).collect(),
+            is_default: default,
+        }
+    }
+
+    #[tokio::test]
+    async fn longest_pattern_wins_and_default_takes_the_rest() {
+        let data = DataService::from_config(&[
+            store("cache", &["/cache/*"], false),
+            store("hot", &["/cache/hot/*"], false),
+            store("main", &[], true),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(data.route_name("/cache/x"), "cache");
+        assert_eq!(data.route_name("/cache/hot/x"), "hot");
+        assert_eq!(data.route_name("/Cache/x"), "main", "case-sensitive");
+        assert_eq!(data.route_name("/other"), "main");
+        data.set("/cache/hot/a", Map::new(), false, None)
+            .await
+            .unwrap();
+        let hot = &data.stores()[1].1;
+        assert_eq!(hot.count(&PathQuery::parse("*"), None).await.unwrap(), 1);
+        let main = &data.stores()[2].1;
+        assert_eq!(main.count(&PathQuery::parse("*"), None).await.unwrap(), 0);
+    }
+}

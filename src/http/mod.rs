@@ -1,0 +1,39 @@
+//! Plain HTTP routes served on the same ports as the WebSocket endpoint.
+
+use happn_cluster_sdk::{HttpRequest, HttpResponse};
+use serde_json::json;
+
+use crate::node::NodeContext;
+use crate::protocol::HAPPN_COMPAT_VERSION;
+
+/// Answers `/ping`, `/version`, `/health` and `/metrics`; everything else is 404.
+pub async fn route(ctx: &NodeContext, request: HttpRequest) -> HttpResponse {
+    if request.method != "GET" && request.method != "HEAD" {
+        return HttpResponse::text(405, "method not allowed");
+    }
+    match request.path.as_str() {
+        "/ping" => HttpResponse::text(200, "pong"),
+        "/version" => HttpResponse::json(
+            200,
+            &json!({"version": HAPPN_COMPAT_VERSION, "server": env!("CARGO_PKG_VERSION")}),
+        ),
+        "/health" => {
+            let data_ok = ctx.data.ping().await;
+            let body = json!({
+                "name": ctx.name,
+                "status": if data_ok.is_ok() { "ok" } else { "degraded" },
+                "datastore": data_ok.err().map(|e| e.to_string()),
+                "sessions": ctx.metrics.sessions.get(),
+                "subscriptions": ctx.pubsub.subscription_count(),
+            });
+            HttpResponse::json(if body["status"] == "ok" { 200 } else { 503 }, &body)
+        }
+        "/metrics" => {
+            let mut response =
+                HttpResponse::text(200, ctx.metrics.prometheus(ctx.pubsub.subscription_count()));
+            response.headers = vec![("content-type".into(), "text/plain; version=0.0.4".into())];
+            response
+        }
+        _ => HttpResponse::text(404, "not found"),
+    }
+}

@@ -1,0 +1,305 @@
+//! A running node: builds the datastores and publisher from config, serves the internal
+//! (peer) port and the client port, and shuts down gracefully.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use happn_cluster_sdk::{
+    Connection, Error, Host, HttpRequest, HttpResponse, Result, ServeOptions, Transport,
+};
+use happn_transport_websocket::WebSocketTransport;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::{self, Config};
+use crate::data::DataService;
+use crate::http;
+use crate::metrics::Metrics;
+use crate::pubsub::PubSub;
+use crate::session::{self, SessionHandle};
+
+/// Limits applied to every session.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest accepted inbound message.
+    pub max_message_bytes: usize,
+    /// Outbound queue capacity per session.
+    pub outbound_queue: usize,
+    /// Server heartbeat interval.
+    pub ping_interval: Duration,
+    /// How long an ACKNOWLEDGED publication waits for subscriber acks.
+    pub acknowledge_timeout: Duration,
+}
+
+/// Everything a session needs from its node.
+pub struct NodeContext {
+    /// The node's name.
+    pub name: String,
+    /// Whether security is on.
+    pub secure: bool,
+    /// Datastores and routing.
+    pub data: DataService,
+    /// Subscriptions and publication.
+    pub pubsub: PubSub,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Per-session limits.
+    pub limits: Limits,
+    sessions: Mutex<HashMap<String, Arc<SessionHandle>>>,
+    /// Dropped by each session task when it ends (graceful shutdown waits for all).
+    session_done: Mutex<Option<mpsc::Sender<()>>>,
+    accepting: watch::Sender<bool>,
+}
+
+impl NodeContext {
+    /// Registers a new session; false once the node is shutting down.
+    pub(crate) fn register_session(&self, handle: Arc<SessionHandle>) -> bool {
+        if !*self.accepting.borrow() {
+            return false;
+        }
+        self.metrics.sessions.inc();
+        self.metrics.sessions_total.inc();
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(handle.id.clone(), handle);
+        true
+    }
+
+    /// Forgets a session that ended.
+    pub(crate) fn unregister_session(&self, id: &str) {
+        if self
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id)
+            .is_some()
+        {
+            self.metrics.sessions.dec();
+        }
+    }
+
+    /// Handles of every connected session.
+    pub fn sessions(&self) -> Vec<Arc<SessionHandle>> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+}
+
+struct NodeHost {
+    ctx: Arc<NodeContext>,
+}
+
+#[async_trait]
+impl Host for NodeHost {
+    fn accept(&self, connection: Connection) {
+        let done = self
+            .ctx
+            .session_done
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let ctx = self.ctx.clone();
+        tokio::spawn(async move {
+            session::run(ctx, connection).await;
+            drop(done);
+        });
+    }
+
+    async fn http(&self, request: HttpRequest) -> HttpResponse {
+        http::route(&self.ctx, request).await
+    }
+}
+
+/// Builds and starts nodes.
+#[derive(Debug, Clone)]
+pub struct NodeBuilder {
+    config: Config,
+}
+
+impl NodeBuilder {
+    /// A builder for `config` (defaults are resolved and the result validated at start).
+    pub fn new(config: Config) -> Self {
+        NodeBuilder { config }
+    }
+
+    /// Starts the node: datastores, then the internal port, then the client port.
+    pub async fn start(self) -> Result<Node> {
+        let config = self.config.effective();
+        config::validate(&config).map_err(|e| Error::bad_input(e.to_string()))?;
+        if config.secure {
+            return Err(Error::Unsupported(
+                "secure: true needs the security service, which this build does not include yet"
+                    .into(),
+            ));
+        }
+        let name = config.name.clone().unwrap_or_default();
+        let data = DataService::from_config(&config.services.data.config.datastores).await?;
+        data.ping().await?;
+        let session_config = &config.services.session.config;
+        let limits = Limits {
+            max_message_bytes: session_config.max_message_bytes,
+            outbound_queue: session_config.outbound_queue,
+            ping_interval: session_config.ping_interval.duration(),
+            acknowledge_timeout: Duration::from_secs(60),
+        };
+        let metrics = Arc::new(Metrics::default());
+        let (done_tx, done_rx) = mpsc::channel(1);
+        let (accepting, _) = watch::channel(true);
+        let ctx = Arc::new(NodeContext {
+            name: name.clone(),
+            secure: config.secure,
+            data,
+            pubsub: PubSub::new(metrics.clone()),
+            metrics,
+            limits: limits.clone(),
+            sessions: Mutex::new(HashMap::new()),
+            session_done: Mutex::new(Some(done_tx)),
+            accepting,
+        });
+        let transport: Arc<dyn Transport> = Arc::new(WebSocketTransport);
+        let serve_options = ServeOptions {
+            max_message_bytes: limits.max_message_bytes,
+            outbound_queue: limits.outbound_queue,
+            ping_interval: limits.ping_interval,
+            dead_after: limits.ping_interval * 5 / 2,
+        };
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let host: Arc<dyn Host> = Arc::new(NodeHost { ctx: ctx.clone() });
+
+        let peer_listener = bind(&config.host, config.port).await?;
+        let peer_addr = peer_listener.local_addr().map_err(io_error)?;
+        let mut tasks = vec![spawn_serve(
+            transport.clone(),
+            peer_listener,
+            host.clone(),
+            serve_options.clone(),
+            shutdown_rx.clone(),
+        )];
+        let proxy = &config.services.proxy.config;
+        let client_addr = if proxy.defer {
+            None
+        } else {
+            let listener = bind(&proxy.host, proxy.port).await?;
+            let addr = listener.local_addr().map_err(io_error)?;
+            tasks.push(spawn_serve(
+                transport.clone(),
+                listener,
+                host.clone(),
+                serve_options.clone(),
+                shutdown_rx.clone(),
+            ));
+            Some(addr)
+        };
+        tracing::info!(%name, %peer_addr, client_addr = ?client_addr, "node started");
+        Ok(Node {
+            ctx,
+            peer_addr,
+            client_addr,
+            shutdown_tx,
+            tasks,
+            done_rx,
+            config,
+        })
+    }
+}
+
+fn spawn_serve(
+    transport: Arc<dyn Transport>,
+    listener: tokio::net::TcpListener,
+    host: Arc<dyn Host>,
+    options: ServeOptions,
+    shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        if let Err(e) = transport.serve(listener, host, options, shutdown).await {
+            tracing::error!(error = %e, "listener stopped");
+        }
+    })
+}
+
+async fn bind(host: &str, port: u16) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind((host, port))
+        .await
+        .map_err(|e| Error::unavailable(format!("cannot listen on {host}:{port}: {e}")))
+}
+
+fn io_error(e: std::io::Error) -> Error {
+    Error::internal(e.to_string())
+}
+
+/// A running node.
+pub struct Node {
+    ctx: Arc<NodeContext>,
+    peer_addr: SocketAddr,
+    client_addr: Option<SocketAddr>,
+    shutdown_tx: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    done_rx: mpsc::Receiver<()>,
+    config: Config,
+}
+
+impl Node {
+    /// Starts a node from a config (see [`NodeBuilder`]).
+    pub async fn start(config: Config) -> Result<Node> {
+        NodeBuilder::new(config).start().await
+    }
+
+    /// The node's name.
+    pub fn name(&self) -> &str {
+        &self.ctx.name
+    }
+
+    /// Where peers connect.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer_addr
+    }
+
+    /// Where clients connect (None while the client port is deferred).
+    pub fn client_addr(&self) -> Option<SocketAddr> {
+        self.client_addr
+    }
+
+    /// The effective config the node runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The node's shared context (data, publisher, sessions, metrics).
+    pub fn context(&self) -> &Arc<NodeContext> {
+        &self.ctx
+    }
+
+    /// Graceful shutdown: stop accepting, tell every session (`server-shutdown`, clients may
+    /// reconnect elsewhere), wait up to `grace` for sessions to finish, close datastores.
+    pub async fn shutdown(mut self, grace: Duration) {
+        let _ = self.shutdown_tx.send(true);
+        let _ = self.ctx.accepting.send(false);
+        for session in self.ctx.sessions() {
+            session.terminate("server-shutdown", true);
+        }
+        self.ctx
+            .session_done
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if tokio::time::timeout(grace, self.done_rx.recv())
+            .await
+            .is_err()
+        {
+            tracing::warn!("sessions still open after the shutdown grace period");
+        }
+        for task in self.tasks.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
+        }
+        self.ctx.data.close().await;
+        tracing::info!(name = %self.ctx.name, "node stopped");
+    }
+}

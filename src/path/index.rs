@@ -1,0 +1,441 @@
+//! The subscription index: a trie keyed by path segment with a `*` branch per node and the
+//! trailing-`**` subscriptions kept at the node where their prefix ends.
+//!
+//! Matching walks the event path once, following at most the literal child and the `*` child
+//! at each level: the cost depends on the path's depth and on how many wildcard branches
+//! exist along it, not on the number of subscriptions. Insert and remove touch one branch;
+//! nothing is cached, so subscription churn costs no cache flush. The no-match walk allocates
+//! nothing.
+
+use rustc_hash::FxHashMap;
+
+use super::mask::{EventFilter, EventKind, Mask, Segment};
+
+/// Identifies one subscription in an index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SubId(pub u64);
+
+struct Entry<T> {
+    id: SubId,
+    filter: EventFilter,
+    /// Only meaningful in a node's `globstar` list.
+    depth: u32,
+    value: T,
+}
+
+struct Node<T> {
+    literal: FxHashMap<Box<str>, Node<T>>,
+    star: Option<Box<Node<T>>>,
+    /// Subscriptions whose mask ends exactly here.
+    exact: Vec<Entry<T>>,
+    /// Subscriptions with a trailing `**` whose prefix ends here.
+    globstar: Vec<Entry<T>>,
+}
+
+impl<T> Default for Node<T> {
+    fn default() -> Self {
+        Node {
+            literal: FxHashMap::default(),
+            star: None,
+            exact: Vec::new(),
+            globstar: Vec::new(),
+        }
+    }
+}
+
+impl<T> Node<T> {
+    fn is_empty(&self) -> bool {
+        self.literal.is_empty()
+            && self.star.is_none()
+            && self.exact.is_empty()
+            && self.globstar.is_empty()
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Slot {
+    Any,
+    Exact,
+    Globstar,
+}
+
+struct Location {
+    mask: Mask,
+    slot: Slot,
+    position: usize,
+}
+
+/// Finds every subscription whose mask matches an event path.
+pub struct SubscriptionIndex<T> {
+    root: Node<T>,
+    any: Vec<Entry<T>>,
+    locations: FxHashMap<SubId, Location>,
+    next_id: u64,
+}
+
+impl<T> Default for SubscriptionIndex<T> {
+    fn default() -> Self {
+        SubscriptionIndex {
+            root: Node::default(),
+            any: Vec::new(),
+            locations: FxHashMap::default(),
+            next_id: 1,
+        }
+    }
+}
+
+impl<T> SubscriptionIndex<T> {
+    /// An empty index.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of subscriptions held.
+    pub fn len(&self) -> usize {
+        self.locations.len()
+    }
+
+    /// True when no subscription is held.
+    pub fn is_empty(&self) -> bool {
+        self.locations.is_empty()
+    }
+
+    /// Adds a subscription and returns its id.
+    pub fn insert(&mut self, mask: &Mask, filter: EventFilter, value: T) -> SubId {
+        let id = SubId(self.next_id);
+        self.next_id += 1;
+        let depth = mask.globstar.unwrap_or(0);
+        let entry = Entry {
+            id,
+            filter,
+            depth,
+            value,
+        };
+        let (slot, position) = if mask.any {
+            self.any.push(entry);
+            (Slot::Any, self.any.len() - 1)
+        } else {
+            let mut node = &mut self.root;
+            for segment in &mask.segments {
+                node = match segment {
+                    Segment::Literal(lit) => node.literal.entry(lit.clone()).or_default(),
+                    Segment::Star => node.star.get_or_insert_with(Default::default),
+                };
+            }
+            if mask.globstar.is_some() {
+                node.globstar.push(entry);
+                (Slot::Globstar, node.globstar.len() - 1)
+            } else {
+                node.exact.push(entry);
+                (Slot::Exact, node.exact.len() - 1)
+            }
+        };
+        self.locations.insert(
+            id,
+            Location {
+                mask: mask.clone(),
+                slot,
+                position,
+            },
+        );
+        id
+    }
+
+    /// Removes a subscription, returning its value if it was present.
+    pub fn remove(&mut self, id: SubId) -> Option<T> {
+        let location = self.locations.remove(&id)?;
+        let position = location.position;
+        let (removed, moved) = match location.slot {
+            Slot::Any => take_at(&mut self.any, position),
+            Slot::Exact | Slot::Globstar => {
+                let globstar = matches!(location.slot, Slot::Globstar);
+                remove_in(&mut self.root, &location.mask.segments, globstar, position)?
+            }
+        };
+        if let Some(moved) = moved
+            && let Some(loc) = self.locations.get_mut(&moved)
+        {
+            loc.position = position;
+        }
+        Some(removed)
+    }
+
+    /// The value stored for a subscription.
+    pub fn get(&self, id: SubId) -> Option<&T> {
+        let location = self.locations.get(&id)?;
+        let list = match location.slot {
+            Slot::Any => &self.any,
+            slot => {
+                let mut node = &self.root;
+                for segment in &location.mask.segments {
+                    node = match segment {
+                        Segment::Literal(lit) => node.literal.get(lit)?,
+                        Segment::Star => node.star.as_deref()?,
+                    };
+                }
+                if matches!(slot, Slot::Globstar) {
+                    &node.globstar
+                } else {
+                    &node.exact
+                }
+            }
+        };
+        list.get(location.position).map(|e| &e.value)
+    }
+
+    /// Ids of every subscription whose value satisfies `predicate` (a full scan: for
+    /// maintenance, never for the publish path).
+    pub fn ids_where(&self, predicate: impl Fn(&T) -> bool) -> Vec<SubId> {
+        let mut ids: Vec<SubId> = self
+            .locations
+            .keys()
+            .copied()
+            .filter(|id| self.get(*id).is_some_and(&predicate))
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// The mask a subscription was inserted with.
+    pub fn mask_of(&self, id: SubId) -> Option<&Mask> {
+        self.locations.get(&id).map(|l| &l.mask)
+    }
+
+    /// Calls `visit` for every subscription matching an event of `kind` at `path` (a path
+    /// with or without its leading `/`). Allocation-free.
+    pub fn for_each_match<'a>(
+        &'a self,
+        path: &str,
+        kind: EventKind,
+        mut visit: impl FnMut(SubId, &'a T),
+    ) {
+        for entry in &self.any {
+            if entry.filter.accepts(kind) {
+                visit(entry.id, &entry.value);
+            }
+        }
+        let rest = path.strip_prefix('/').unwrap_or(path);
+        walk(&self.root, rest, kind, &mut visit);
+    }
+
+    /// Collects the ids of every match (convenience for tests and cold paths).
+    pub fn matches(&self, path: &str, kind: EventKind) -> Vec<SubId> {
+        let mut out = Vec::new();
+        self.for_each_match(path, kind, |id, _| out.push(id));
+        out
+    }
+}
+
+fn take_at<T>(list: &mut Vec<Entry<T>>, position: usize) -> (T, Option<SubId>) {
+    let removed = list.swap_remove(position);
+    let moved = list.get(position).map(|e| e.id);
+    (removed.value, moved)
+}
+
+fn remove_in<T>(
+    node: &mut Node<T>,
+    segments: &[Segment],
+    globstar: bool,
+    position: usize,
+) -> Option<(T, Option<SubId>)> {
+    let Some((first, rest)) = segments.split_first() else {
+        let list = if globstar {
+            &mut node.globstar
+        } else {
+            &mut node.exact
+        };
+        if position >= list.len() {
+            return None;
+        }
+        return Some(take_at(list, position));
+    };
+    match first {
+        Segment::Literal(lit) => {
+            let child = node.literal.get_mut(lit)?;
+            let result = remove_in(child, rest, globstar, position);
+            if child.is_empty() {
+                node.literal.remove(lit);
+            }
+            result
+        }
+        Segment::Star => {
+            let child = node.star.as_deref_mut()?;
+            let result = remove_in(child, rest, globstar, position);
+            if child.is_empty() {
+                node.star = None;
+            }
+            result
+        }
+    }
+}
+
+/// `rest` is the remainder of the path after this node's segment: at least one more segment.
+fn walk<'a, T>(
+    node: &'a Node<T>,
+    rest: &str,
+    kind: EventKind,
+    visit: &mut impl FnMut(SubId, &'a T),
+) {
+    if !node.globstar.is_empty() {
+        let remaining = rest.bytes().filter(|b| *b == b'/').count() as u32 + 1;
+        for entry in &node.globstar {
+            if entry.depth >= remaining && entry.filter.accepts(kind) {
+                visit(entry.id, &entry.value);
+            }
+        }
+    }
+    let (segment, tail) = match rest.find('/') {
+        Some(at) => (&rest[..at], Some(&rest[at + 1..])),
+        None => (rest, None),
+    };
+    if let Some(child) = node.literal.get(segment) {
+        descend(child, tail, kind, visit);
+    }
+    if let Some(child) = node.star.as_deref() {
+        descend(child, tail, kind, visit);
+    }
+}
+
+fn descend<'a, T>(
+    node: &'a Node<T>,
+    tail: Option<&str>,
+    kind: EventKind,
+    visit: &mut impl FnMut(SubId, &'a T),
+) {
+    match tail {
+        None => {
+            for entry in &node.exact {
+                if entry.filter.accepts(kind) {
+                    visit(entry.id, &entry.value);
+                }
+            }
+        }
+        Some(tail) => walk(node, tail, kind, visit),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn matches_and_filters() {
+        let mut index = SubscriptionIndex::new();
+        let a = index.insert(&Mask::parse("/a/*").unwrap(), EventFilter::All, "a");
+        let b = index.insert(&Mask::parse("/a/b").unwrap(), EventFilter::Remove, "b");
+        let c = index.insert(&Mask::parse("/a/**").unwrap(), EventFilter::Set, "c");
+        let d = index.insert(&Mask::parse("*").unwrap(), EventFilter::All, "d");
+        let got: BTreeSet<_> = index.matches("/a/b", EventKind::Set).into_iter().collect();
+        assert_eq!(got, BTreeSet::from([a, c, d]));
+        let got: BTreeSet<_> = index
+            .matches("a/b", EventKind::Remove)
+            .into_iter()
+            .collect();
+        assert_eq!(got, BTreeSet::from([a, b, d]));
+        assert_eq!(index.get(c), Some(&"c"));
+        assert_eq!(index.remove(a), Some("a"));
+        assert_eq!(index.remove(a), None);
+        let got: BTreeSet<_> = index.matches("/a/b", EventKind::Set).into_iter().collect();
+        assert_eq!(got, BTreeSet::from([c, d]));
+        index.remove(b);
+        index.remove(c);
+        index.remove(d);
+        assert!(index.is_empty());
+        assert!(index.root.is_empty(), "empty branches are pruned");
+    }
+
+    fn segment() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("a".to_string()),
+            Just("b".to_string()),
+            Just("".to_string()),
+            Just("*".to_string())
+        ]
+    }
+
+    fn mask_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            1 => Just("*".to_string()),
+            8 => (proptest::collection::vec(segment(), 0..4), any::<bool>()).prop_map(|(segs, glob)| {
+                let mut s = String::new();
+                for seg in &segs {
+                    s.push('/');
+                    s.push_str(seg);
+                }
+                if glob || segs.is_empty() {
+                    s.push_str("/**");
+                }
+                s
+            }),
+        ]
+    }
+
+    fn path_text() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![Just("a"), Just("b"), Just(""), Just("*"), Just("c")],
+            1..7,
+        )
+        .prop_map(|segs| format!("/{}", segs.join("/")))
+    }
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Insert(String, u32, u8),
+        Remove(usize),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            3 => (mask_text(), 1u32..4, 0u8..3).prop_map(|(m, d, f)| Step::Insert(m, d, f)),
+            1 => (0usize..64).prop_map(Step::Remove),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// The trie agrees with the naive matcher through any sequence of inserts and removes.
+        #[test]
+        fn index_agrees_with_naive_oracle(
+            steps in proptest::collection::vec(step(), 1..40),
+            paths in proptest::collection::vec(path_text(), 1..12),
+        ) {
+            let mut index = SubscriptionIndex::new();
+            let mut live: Vec<(SubId, Mask, EventFilter)> = Vec::new();
+            for step in steps {
+                match step {
+                    Step::Insert(text, depth, f) => {
+                        let mask = Mask::with_depth(&text, depth).unwrap();
+                        let filter = [EventFilter::Set, EventFilter::Remove, EventFilter::All][f as usize];
+                        let id = index.insert(&mask, filter, id_placeholder());
+                        live.push((id, mask, filter));
+                    }
+                    Step::Remove(i) if !live.is_empty() => {
+                        let (id, _, _) = live.remove(i % live.len());
+                        prop_assert!(index.remove(id).is_some());
+                    }
+                    Step::Remove(_) => {}
+                }
+            }
+            prop_assert_eq!(index.len(), live.len());
+            for path in &paths {
+                for kind in [EventKind::Set, EventKind::Remove] {
+                    let got: BTreeSet<SubId> = index.matches(path, kind).into_iter().collect();
+                    let want: BTreeSet<SubId> = live
+                        .iter()
+                        .filter(|(_, mask, filter)| filter.accepts(kind) && mask.matches(path))
+                        .map(|(id, _, _)| *id)
+                        .collect();
+                    prop_assert_eq!(got, want, "path {}", path);
+                }
+            }
+            for (id, _, _) in &live {
+                prop_assert!(index.get(*id).is_some());
+            }
+        }
+    }
+
+    fn id_placeholder() {}
+}

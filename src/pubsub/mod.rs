@@ -1,0 +1,184 @@
+//! Subscriptions and publication: the subscription index, fan-out to sessions in publish
+//! order, acknowledgement tracking for ACKNOWLEDGED publications, and the two cluster hooks
+//! (a replication sink seeing every local publication, and injection of remote ones).
+
+mod acks;
+mod publication;
+
+pub use acks::AckTracker;
+pub use publication::{Origin, Publication};
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde::Serialize;
+
+use crate::metrics::Metrics;
+use crate::path::{EventFilter, Mask, SubId, SubscriptionIndex};
+use crate::protocol::event_frame;
+use crate::session::SessionHandle;
+
+/// One live subscription.
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    /// The subscribing session.
+    pub session: Arc<SessionHandle>,
+    /// The client's channel key (`/SET@/a/*`), echoed in every event.
+    pub channel: Arc<str>,
+    /// Deliver the posted fields (not the merged record) for merge writes.
+    pub merge: bool,
+    /// Depth of a trailing `**`, echoed as `_meta.depth`.
+    pub depth: Option<u32>,
+}
+
+/// Sees every publication made on this node (the cluster replicator plugs in here).
+pub trait ReplicationSink: Send + Sync + 'static {
+    /// Called after local delivery, in publish order.
+    fn publication(&self, publication: &Publication);
+}
+
+/// What happened to one publication's deliveries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PublishResults {
+    /// Event frames queued.
+    pub successful: u32,
+    /// Recipients that could not take the event (closed or slow).
+    pub failed: u32,
+    /// Recipients filtered out (`targetClients`, `noCluster`).
+    pub skipped: u32,
+    /// Always 0: deliveries are queued synchronously.
+    pub queued: u32,
+}
+
+/// The publisher and its subscription index.
+pub struct PubSub {
+    index: Mutex<SubscriptionIndex<Subscription>>,
+    sink: RwLock<Option<Arc<dyn ReplicationSink>>>,
+    acks: AckTracker,
+    metrics: Arc<Metrics>,
+}
+
+impl PubSub {
+    /// An empty publisher.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        PubSub {
+            index: Mutex::new(SubscriptionIndex::new()),
+            sink: RwLock::new(None),
+            acks: AckTracker::default(),
+            metrics,
+        }
+    }
+
+    fn index(&self) -> std::sync::MutexGuard<'_, SubscriptionIndex<Subscription>> {
+        // A panic while holding the lock cannot leave the index half-updated in a way that
+        // matters more than losing every subscription, so keep serving.
+        self.index
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Adds a subscription.
+    pub fn subscribe(&self, mask: &Mask, filter: EventFilter, subscription: Subscription) -> SubId {
+        self.index().insert(mask, filter, subscription)
+    }
+
+    /// Removes a subscription; true if it existed.
+    pub fn unsubscribe(&self, id: SubId) -> bool {
+        self.index().remove(id).is_some()
+    }
+
+    /// Number of live subscriptions.
+    pub fn subscription_count(&self) -> usize {
+        self.index().len()
+    }
+
+    /// Installs the replication sink (replacing any previous one).
+    pub fn set_replication_sink(&self, sink: Arc<dyn ReplicationSink>) {
+        if let Ok(mut slot) = self.sink.write() {
+            *slot = Some(sink);
+        }
+    }
+
+    /// Acknowledgement tracking for ACKNOWLEDGED publications.
+    pub fn acks(&self) -> &AckTracker {
+        &self.acks
+    }
+
+    /// Delivers a publication made on this node to local subscribers, then hands it to the
+    /// replication sink.
+    pub fn publish(&self, publication: &Publication) -> (PublishResults, Vec<Arc<SessionHandle>>) {
+        let outcome = self.deliver(publication);
+        let sink = self.sink.read().ok().and_then(|s| s.clone());
+        if let Some(sink) = sink {
+            sink.publication(publication);
+        }
+        outcome
+    }
+
+    /// Delivers a publication that was made on another node to local sessions only (never
+    /// to peers, never to the replication sink).
+    pub fn inject_remote(&self, publication: &Publication) -> PublishResults {
+        let mut local = publication.clone();
+        local.no_cluster = true;
+        self.deliver(&local).0
+    }
+
+    /// Fan-out under the index lock, so every subscriber sees publications in one order.
+    fn deliver(&self, p: &Publication) -> (PublishResults, Vec<Arc<SessionHandle>>) {
+        self.metrics.publications.inc();
+        let mut results = PublishResults::default();
+        let mut delivered_to = Vec::new();
+        let index = self.index();
+        // (session id, channel) pairs already served: a session subscribed twice on the same
+        // channel (e.g. after a client reconnect) gets the event once.
+        let mut seen: Vec<(*const SessionHandle, Arc<str>)> = Vec::new();
+        let mut encoded: HashMap<(Arc<str>, bool, Option<u32>), Arc<str>> = HashMap::new();
+        let mut recipients: Vec<&Subscription> = Vec::new();
+        index.for_each_match(&p.path, p.kind, |_, s| recipients.push(s));
+        for sub in recipients {
+            let key = (Arc::as_ptr(&sub.session), sub.channel.clone());
+            if seen.contains(&key) {
+                continue;
+            }
+            seen.push(key);
+            if p.target_clients
+                .as_ref()
+                .is_some_and(|targets| !targets.iter().any(|t| *t == sub.session.id))
+                || (p.no_cluster && sub.session.is_peer())
+            {
+                results.skipped += 1;
+                continue;
+            }
+            let merge = sub.merge && p.merge_data.is_some();
+            let frame = encoded
+                .entry((sub.channel.clone(), merge, sub.depth))
+                .or_insert_with(|| {
+                    let data = if merge {
+                        p.merge_data.as_ref().unwrap_or(&p.data)
+                    } else {
+                        &p.data
+                    };
+                    event_frame(data, p.event_meta(&sub.channel, sub.depth)).into()
+                })
+                .clone();
+            if sub.session.send(frame) {
+                results.successful += 1;
+                self.metrics.deliveries.inc();
+                delivered_to.push(sub.session.clone());
+            } else {
+                results.failed += 1;
+            }
+        }
+        (results, delivered_to)
+    }
+
+    /// Removes every subscription whose session is closed; returns how many.
+    pub fn sweep_closed(&self) -> usize {
+        let mut index = self.index();
+        let dead: Vec<SubId> = index.ids_where(|s| s.session.is_closed());
+        for id in &dead {
+            index.remove(*id);
+        }
+        dead.len()
+    }
+}

@@ -1,0 +1,105 @@
+//! The shared handle of one client session: how others (the publisher, admin code, shutdown)
+//! reach it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use happn_cluster_sdk::{Outbound, Termination, Terminator};
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
+
+use crate::metrics::Metrics;
+use crate::protocol::system_frame;
+
+/// One connected session as seen from outside its own task.
+#[derive(Debug)]
+pub struct SessionHandle {
+    /// The happn session id (a UUID) given to the client at login.
+    pub id: String,
+    outbound: mpsc::Sender<Outbound>,
+    terminator: Terminator,
+    closed: AtomicBool,
+    peer: AtomicBool,
+    metrics: Arc<Metrics>,
+}
+
+impl SessionHandle {
+    /// Wraps a connection's outbound side.
+    pub fn new(
+        id: String,
+        outbound: mpsc::Sender<Outbound>,
+        terminator: Terminator,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        SessionHandle {
+            id,
+            outbound,
+            terminator,
+            closed: AtomicBool::new(false),
+            peer: AtomicBool::new(false),
+            metrics,
+        }
+    }
+
+    /// Queues a frame. A full queue means the client is not reading: it is disconnected
+    /// (reason `slow-consumer`, reconnect allowed) and `false` is returned.
+    pub fn send(&self, frame: Arc<str>) -> bool {
+        if self.is_closed() {
+            return false;
+        }
+        match self.outbound.try_send(Outbound::Text(frame)) {
+            Ok(()) => {
+                self.metrics.frames_out.inc();
+                true
+            }
+            Err(TrySendError::Full(_)) => {
+                self.metrics.slow_consumer_disconnects.inc();
+                tracing::warn!(session = %self.id, "outbound queue full: disconnecting slow consumer");
+                self.terminate("slow-consumer", true);
+                false
+            }
+            Err(TrySendError::Closed(_)) => {
+                self.closed.store(true, Ordering::Release);
+                false
+            }
+        }
+    }
+
+    /// Sends `server-side-disconnect {reason}` and closes at once, skipping queued frames.
+    pub fn terminate(&self, reason: &str, reconnect: bool) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let notice: Arc<str> = system_frame(
+            "server-side-disconnect",
+            serde_json::json!({"reason": reason}),
+        )
+        .into();
+        self.terminator.terminate(Termination {
+            last_words: vec![notice],
+            reconnect,
+        });
+    }
+
+    /// Closes after the frames already queued (used after a final reply).
+    pub fn close_after_queue(&self, reconnect: bool) {
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            let _ = self.outbound.try_send(Outbound::Close { reconnect });
+        }
+    }
+
+    /// True once the session is closing or closed.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Marks the session as a cluster peer (it logged in with `info.clusterName`).
+    pub fn set_peer(&self, peer: bool) {
+        self.peer.store(peer, Ordering::Release);
+    }
+
+    /// True for cluster peers (they never receive `noCluster` publications).
+    pub fn is_peer(&self) -> bool {
+        self.peer.load(Ordering::Acquire)
+    }
+}

@@ -1,0 +1,123 @@
+//! One client connection: decode each frame, dispatch it, reply; keep the session's
+//! subscriptions; clean up when it ends.
+
+mod dispatch;
+mod handle;
+mod subscribe;
+mod write;
+
+pub use handle::SessionHandle;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use happn_cluster_sdk::{Connection, ConnectionInfo, Error, Inbound};
+use serde_json::Value;
+
+use crate::node::NodeContext;
+use crate::path::SubId;
+use crate::protocol::{Request, error_reply, event_id_from_head};
+
+/// Per-connection state owned by the session task.
+pub(crate) struct Session {
+    ctx: Arc<NodeContext>,
+    handle: Arc<SessionHandle>,
+    info: ConnectionInfo,
+    protocol: Option<String>,
+    logged_in: bool,
+    username: Option<String>,
+    login_info: Value,
+    /// Subscription reference → index ids (one reference per `on`).
+    subscriptions: HashMap<String, SubId>,
+    next_reference: u64,
+}
+
+/// Runs a session until its connection ends.
+pub(crate) async fn run(ctx: Arc<NodeContext>, connection: Connection) {
+    let Connection {
+        info,
+        outbound,
+        mut inbound,
+        terminator,
+    } = connection;
+    let id = uuid::Uuid::new_v4().to_string();
+    let handle = Arc::new(SessionHandle::new(
+        id.clone(),
+        outbound,
+        terminator,
+        ctx.metrics.clone(),
+    ));
+    if !ctx.register_session(handle.clone()) {
+        // The node is shutting down: refuse politely so the client tries elsewhere.
+        handle.terminate("server-shutdown", true);
+        return;
+    }
+    tracing::debug!(session = %id, remote = ?info.remote, "session started");
+    let mut session = Session {
+        ctx: ctx.clone(),
+        handle: handle.clone(),
+        info,
+        protocol: None,
+        logged_in: false,
+        username: None,
+        login_info: Value::Null,
+        subscriptions: HashMap::new(),
+        next_reference: 1,
+    };
+    let reason = loop {
+        match inbound.recv().await {
+            Some(Inbound::Text(text)) => session.on_text(&text).await,
+            Some(Inbound::Oversized { size, head }) => {
+                ctx.metrics.oversized_frames.inc();
+                let error = Error::bad_input(format!(
+                    "message of {size} bytes exceeds the limit of {} bytes",
+                    ctx.limits.max_message_bytes
+                ));
+                session.send(error_reply(&event_id_from_head(&head), None, &error));
+            }
+            Some(Inbound::Rejected(reason)) => {
+                session.send(error_reply(&Value::Null, None, &Error::bad_input(reason)));
+            }
+            Some(Inbound::Closed(reason)) => break reason,
+            None => break "connection dropped".to_string(),
+        }
+    };
+    session.end();
+    tracing::debug!(session = %id, %reason, "session ended");
+}
+
+impl Session {
+    async fn on_text(&mut self, text: &str) {
+        self.ctx.metrics.requests.inc();
+        match Request::parse(text) {
+            Ok(request) => self.dispatch(request).await,
+            Err(e) => {
+                self.ctx.metrics.request_errors.inc();
+                self.send(error_reply(
+                    &e.event_id,
+                    e.action.as_deref(),
+                    &Error::bad_input(e.message),
+                ));
+            }
+        }
+    }
+
+    /// Queues a frame for this session.
+    fn send(&self, frame: String) {
+        self.handle.send(frame.into());
+    }
+
+    /// Removes every subscription and unregisters the session.
+    fn end(&mut self) {
+        for (_, id) in self.subscriptions.drain() {
+            self.ctx.pubsub.unsubscribe(id);
+        }
+        self.ctx.unregister_session(&self.handle.id);
+    }
+}
+
+/// Parses `Request` dispatch helpers' shared error type.
+pub(crate) type HandlerResult = Result<Option<String>, Error>;
+
+#[allow(unused_imports)]
+pub(crate) use subscribe::parse_channel;

@@ -1,0 +1,327 @@
+//! Data actions: set (with merge, increment, publish-only), get, count, remove; and the
+//! publication each write makes under the requested consistency.
+
+use std::sync::Arc;
+
+use happn_cluster_sdk::{Error, FindOptions, PathQuery, Record, wrap_data};
+use serde_json::{Map, Value, json};
+
+use super::{HandlerResult, Session};
+use crate::path::{self, EventKind};
+use crate::protocol::{Consistency, Request, publication_ack_frame};
+use crate::pubsub::{Origin, Publication, PublishResults};
+
+/// What a write stored, for the reply and the event.
+struct Written {
+    /// Reply/event data.
+    data: Value,
+    /// Extra reply `_meta` (record meta).
+    meta: Map<String, Value>,
+    created: Option<i64>,
+    modified: Option<i64>,
+}
+
+impl Session {
+    pub(super) async fn set(&mut self, request: &Request) -> HandlerResult {
+        let raw_path = request.require_path().map_err(Error::bad_input)?;
+        path::validate(raw_path, false).map_err(|e| Error::bad_input(e.to_string()))?;
+        let path = path::normalise(raw_path).into_owned();
+        let consistency = Consistency::from_option(request.options.get("consistency"))
+            .map_err(Error::bad_input)?;
+        let by = self.username.as_deref().filter(|_| self.ctx.secure);
+        let posted = if request.flag("nullValue") {
+            Value::Null
+        } else {
+            request.data.clone()
+        };
+
+        let mut merge_data = None;
+        let written = if let Some(amount) = request.options.get("increment") {
+            let amount = amount
+                .as_number()
+                .cloned()
+                .ok_or_else(|| Error::bad_input("increment must be a number"))?;
+            let gauge = match &request.data {
+                Value::String(gauge) if !gauge.is_empty() => gauge.clone(),
+                Value::Null => "counter".to_string(),
+                _ => {
+                    return Err(Error::bad_input(
+                        "invalid increment counter field name, must be a string",
+                    ));
+                }
+            };
+            let value = self.ctx.data.increment(&path, &gauge, &amount, by).await?;
+            Written {
+                data: json!({"value": value, "gauge": gauge}),
+                meta: Map::new(),
+                created: None,
+                modified: None,
+            }
+        } else if request.flag("noStore") {
+            let mut meta = Map::new();
+            meta.insert("path".into(), path.clone().into());
+            Written {
+                data: Value::Object(wrap_data(posted)),
+                meta,
+                created: None,
+                modified: None,
+            }
+        } else {
+            let merge = request.flag("merge");
+            let data = wrap_data(posted);
+            if merge {
+                merge_data = Some(Value::Object(data.clone()));
+            }
+            let record = self.ctx.data.set(&path, data, merge, by).await?;
+            written_record(record)
+        };
+
+        if request.flag("noPublish") {
+            return Ok(Some(self.write_reply(
+                request,
+                &path,
+                written.data,
+                written.meta,
+                None,
+            )));
+        }
+        let publication = self.publication(
+            request,
+            EventKind::Set,
+            &path,
+            &written,
+            merge_data,
+            consistency,
+        )?;
+        self.publish_and_reply(request, &path, publication, written)
+    }
+
+    pub(super) async fn remove(&mut self, request: &Request) -> HandlerResult {
+        let raw_path = request.require_path().map_err(Error::bad_input)?;
+        path::validate(raw_path, true).map_err(|e| Error::bad_input(e.to_string()))?;
+        let path = path::normalise(raw_path).into_owned();
+        let consistency = Consistency::from_option(request.options.get("consistency"))
+            .map_err(Error::bad_input)?;
+        let removed = self.ctx.data.remove(&PathQuery::parse(&path)).await?;
+        let mut meta = Map::new();
+        meta.insert("timestamp".into(), happn_cluster_sdk::now_millis().into());
+        meta.insert("path".into(), path.clone().into());
+        let written = Written {
+            data: json!({"removed": removed}),
+            meta,
+            created: None,
+            modified: None,
+        };
+        if request.flag("noPublish") {
+            return Ok(Some(self.write_reply(
+                request,
+                &path,
+                written.data,
+                written.meta,
+                None,
+            )));
+        }
+        let publication = self.publication(
+            request,
+            EventKind::Remove,
+            &path,
+            &written,
+            None,
+            consistency,
+        )?;
+        self.publish_and_reply(request, &path, publication, written)
+    }
+
+    pub(super) async fn get(&mut self, request: &Request) -> HandlerResult {
+        let raw_path = request.require_path().map_err(Error::bad_input)?;
+        let path = path::normalise(raw_path).into_owned();
+        let params = Value::Object(request.options.clone());
+        let options = FindOptions::from_params(Some(&params))?;
+        let path_only = request.flag("path_only")
+            || request
+                .options
+                .get("options")
+                .and_then(|o| o.get("path_only"))
+                .is_some_and(|v| v == &Value::Bool(true));
+        let query = PathQuery::parse(&path);
+        let records = self.ctx.data.get(&query, &options).await?;
+        let reply = self.reply(request);
+        let shape = |record: &Record| {
+            if path_only {
+                json!({"_meta": {"path": record.path}})
+            } else {
+                record.to_client_json()
+            }
+        };
+        Ok(Some(if query.is_wildcard() {
+            reply.ok_array(records.iter().map(shape).collect())
+        } else {
+            match records.first() {
+                Some(record) if path_only => reply.ok(shape(record), Map::new(), false),
+                Some(record) => reply.ok(
+                    Value::Object(record.data.clone()),
+                    record.meta_json(),
+                    false,
+                ),
+                None => reply.ok(Value::Null, Map::new(), false),
+            }
+        }))
+    }
+
+    pub(super) async fn count(&mut self, request: &Request) -> HandlerResult {
+        let raw_path = request.require_path().map_err(Error::bad_input)?;
+        let path = path::normalise(raw_path).into_owned();
+        let params = Value::Object(request.options.clone());
+        let options = FindOptions::from_params(Some(&params))?;
+        let n = self
+            .ctx
+            .data
+            .count(&PathQuery::parse(&path), &options)
+            .await?;
+        Ok(Some(self.reply(request).ok(
+            json!({"value": n}),
+            Map::new(),
+            false,
+        )))
+    }
+
+    fn publication(
+        &self,
+        request: &Request,
+        kind: EventKind,
+        path: &str,
+        written: &Written,
+        merge_data: Option<Value>,
+        consistency: Consistency,
+    ) -> Result<Publication, Error> {
+        let target_clients = match request.options.get("targetClients") {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(ids)) => Some(
+                ids.iter()
+                    .map(|id| {
+                        id.as_str().map(str::to_string).ok_or_else(|| {
+                            Error::bad_input("targetClients must be session id strings")
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            Some(_) => return Err(Error::bad_input("targetClients must be an array")),
+        };
+        let meta = match request.options.get("meta") {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(meta)) => meta.clone(),
+            Some(_) => return Err(Error::bad_input("options.meta must be an object")),
+        };
+        let event_id = match &request.event_id {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        Ok(Publication {
+            kind,
+            path: path.to_string(),
+            data: written.data.clone(),
+            merge_data,
+            created: written.created,
+            modified: written.modified,
+            origin: Origin {
+                node: self.ctx.name.clone(),
+                session_id: self.handle.id.clone(),
+                username: self.username.clone().filter(|_| self.ctx.secure),
+            },
+            publication_id: format!("{}-{}", self.handle.id, event_id),
+            consistency,
+            target_clients,
+            meta,
+            no_cluster: request.flag("noCluster"),
+        })
+    }
+
+    fn write_reply(
+        &self,
+        request: &Request,
+        path: &str,
+        data: Value,
+        meta: Map<String, Value>,
+        results: Option<(bool, PublishResults)>,
+    ) -> String {
+        let reply = self.reply(request);
+        let published = results.is_some_and(|(published, _)| published);
+        if request.flag("noDataResponse") {
+            return reply.ok_slim(path, published);
+        }
+        let mut meta = meta;
+        if let Some((_, results)) = results
+            && request.flag("publishResults")
+        {
+            meta.insert("publishResults".into(), json!(results));
+        }
+        reply.ok(data, meta, published)
+    }
+
+    /// Publishes and replies in the order the consistency level promises.
+    fn publish_and_reply(
+        &self,
+        request: &Request,
+        path: &str,
+        publication: Publication,
+        written: Written,
+    ) -> HandlerResult {
+        let pubsub = &self.ctx.pubsub;
+        match publication.consistency {
+            Consistency::Transactional => {
+                let (results, _) = pubsub.publish(&publication);
+                Ok(Some(self.write_reply(
+                    request,
+                    path,
+                    written.data,
+                    written.meta,
+                    Some((true, results)),
+                )))
+            }
+            Consistency::Queued => {
+                self.send(self.write_reply(request, path, written.data, written.meta, None));
+                pubsub.publish(&publication);
+                Ok(None)
+            }
+            Consistency::Deferred => {
+                self.send(self.write_reply(request, path, written.data, written.meta, None));
+                let (results, _) = pubsub.publish(&publication);
+                self.send(publication_ack_frame(
+                    &publication.publication_id,
+                    &request.event_id,
+                    json!(results),
+                    None,
+                ));
+                Ok(None)
+            }
+            Consistency::Acknowledged => {
+                self.send(self.write_reply(request, path, written.data, written.meta, None));
+                let (results, _) = pubsub.publish(&publication);
+                let id = publication.publication_id.clone();
+                pubsub.acks().expect(
+                    id.clone(),
+                    self.handle.clone(),
+                    request.event_id.clone(),
+                    results,
+                    results.successful,
+                );
+                let ctx = Arc::clone(&self.ctx);
+                let timeout = self.ctx.limits.acknowledge_timeout;
+                tokio::spawn(async move {
+                    tokio::time::sleep(timeout).await;
+                    ctx.pubsub.acks().expire(&id);
+                });
+                Ok(None)
+            }
+        }
+    }
+}
+
+fn written_record(record: Record) -> Written {
+    Written {
+        meta: record.meta_json(),
+        created: Some(record.created),
+        modified: Some(record.modified),
+        data: Value::Object(record.data),
+    }
+}

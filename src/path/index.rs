@@ -7,6 +7,7 @@
 //! nothing is cached, so subscription churn costs no cache flush. The no-match walk allocates
 //! nothing.
 
+use compact_str::CompactString;
 use rustc_hash::FxHashMap;
 
 use super::mask::{EventFilter, EventKind, Mask, Segment};
@@ -23,9 +24,15 @@ struct Entry<T> {
     value: T,
 }
 
+/// A trie node. Kept small (keys inline, subscriber lists boxed) so more of the trie stays
+/// in cache: the walk touches the lists only where a mask ends.
 struct Node<T> {
-    literal: FxHashMap<Box<str>, Node<T>>,
+    literal: FxHashMap<CompactString, Node<T>>,
     star: Option<Box<Node<T>>>,
+    leaves: Option<Box<Leaves<T>>>,
+}
+
+struct Leaves<T> {
     /// Subscriptions whose mask ends exactly here.
     exact: Vec<Entry<T>>,
     /// Subscriptions with a trailing `**` whose prefix ends here.
@@ -37,18 +44,34 @@ impl<T> Default for Node<T> {
         Node {
             literal: FxHashMap::default(),
             star: None,
-            exact: Vec::new(),
-            globstar: Vec::new(),
+            leaves: None,
         }
     }
 }
 
 impl<T> Node<T> {
     fn is_empty(&self) -> bool {
-        self.literal.is_empty()
-            && self.star.is_none()
-            && self.exact.is_empty()
-            && self.globstar.is_empty()
+        self.literal.is_empty() && self.star.is_none() && self.leaves.is_none()
+    }
+
+    fn leaves_mut(&mut self) -> &mut Leaves<T> {
+        self.leaves.get_or_insert_with(|| {
+            Box::new(Leaves {
+                exact: Vec::new(),
+                globstar: Vec::new(),
+            })
+        })
+    }
+
+    /// Drops the leaf lists once both are empty.
+    fn prune_leaves(&mut self) {
+        if self
+            .leaves
+            .as_ref()
+            .is_some_and(|l| l.exact.is_empty() && l.globstar.is_empty())
+        {
+            self.leaves = None;
+        }
     }
 }
 
@@ -118,16 +141,19 @@ impl<T> SubscriptionIndex<T> {
             let mut node = &mut self.root;
             for segment in &mask.segments {
                 node = match segment {
-                    Segment::Literal(lit) => node.literal.entry(lit.clone()).or_default(),
+                    Segment::Literal(lit) => {
+                        node.literal.entry(CompactString::from(&**lit)).or_default()
+                    }
                     Segment::Star => node.star.get_or_insert_with(Default::default),
                 };
             }
+            let leaves = node.leaves_mut();
             if mask.globstar.is_some() {
-                node.globstar.push(entry);
-                (Slot::Globstar, node.globstar.len() - 1)
+                leaves.globstar.push(entry);
+                (Slot::Globstar, leaves.globstar.len() - 1)
             } else {
-                node.exact.push(entry);
-                (Slot::Exact, node.exact.len() - 1)
+                leaves.exact.push(entry);
+                (Slot::Exact, leaves.exact.len() - 1)
             }
         };
         self.locations.insert(
@@ -169,14 +195,15 @@ impl<T> SubscriptionIndex<T> {
                 let mut node = &self.root;
                 for segment in &location.mask.segments {
                     node = match segment {
-                        Segment::Literal(lit) => node.literal.get(lit)?,
+                        Segment::Literal(lit) => node.literal.get(&**lit)?,
                         Segment::Star => node.star.as_deref()?,
                     };
                 }
+                let leaves = node.leaves.as_deref()?;
                 if matches!(slot, Slot::Globstar) {
-                    &node.globstar
+                    &leaves.globstar
                 } else {
-                    &node.exact
+                    &leaves.exact
                 }
             }
         };
@@ -239,22 +266,25 @@ fn remove_in<T>(
     position: usize,
 ) -> Option<(T, Option<SubId>)> {
     let Some((first, rest)) = segments.split_first() else {
+        let leaves = node.leaves.as_deref_mut()?;
         let list = if globstar {
-            &mut node.globstar
+            &mut leaves.globstar
         } else {
-            &mut node.exact
+            &mut leaves.exact
         };
         if position >= list.len() {
             return None;
         }
-        return Some(take_at(list, position));
+        let taken = take_at(list, position);
+        node.prune_leaves();
+        return Some(taken);
     };
     match first {
         Segment::Literal(lit) => {
-            let child = node.literal.get_mut(lit)?;
+            let child = node.literal.get_mut(&**lit)?;
             let result = remove_in(child, rest, globstar, position);
             if child.is_empty() {
-                node.literal.remove(lit);
+                node.literal.remove(&**lit);
             }
             result
         }
@@ -276,9 +306,11 @@ fn walk<'a, T>(
     kind: EventKind,
     visit: &mut impl FnMut(SubId, &'a T),
 ) {
-    if !node.globstar.is_empty() {
+    if let Some(leaves) = node.leaves.as_deref()
+        && !leaves.globstar.is_empty()
+    {
         let remaining = rest.bytes().filter(|b| *b == b'/').count() as u32 + 1;
-        for entry in &node.globstar {
+        for entry in &leaves.globstar {
             if entry.depth >= remaining && entry.filter.accepts(kind) {
                 visit(entry.id, &entry.value);
             }
@@ -304,7 +336,10 @@ fn descend<'a, T>(
 ) {
     match tail {
         None => {
-            for entry in &node.exact {
+            let Some(leaves) = node.leaves.as_deref() else {
+                return;
+            };
+            for entry in &leaves.exact {
                 if entry.filter.accepts(kind) {
                     visit(entry.id, &entry.value);
                 }

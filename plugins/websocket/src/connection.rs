@@ -182,11 +182,17 @@ async fn write_loop<S>(
     );
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let dead_after = options.dead_after.as_millis() as u64;
+    // Once every Terminator handle is dropped, nobody can terminate: stop watching.
+    let mut terminator_alive = true;
     let reason = loop {
         tokio::select! {
             biased;
-            changed = terminate.changed() => {
-                let termination = if changed.is_ok() { terminate.borrow().clone() } else { None };
+            changed = terminate.changed(), if terminator_alive => {
+                if changed.is_err() {
+                    terminator_alive = false;
+                    continue;
+                }
+                let termination = terminate.borrow().clone();
                 let Some(termination) = termination else { continue };
                 for words in termination.last_words {
                     let _ = sink.feed(Message::text(words.as_ref())).await;

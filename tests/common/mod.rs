@@ -1,0 +1,118 @@
+//! Shared helpers for black-box tests: nodes on 127.0.0.1:0 with the embedded store, clients,
+//! and a raw WebSocket peer for protocol-level tests.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use happn_cluster::Node;
+use happn_cluster::client::{Client, ClientOptions};
+use happn_cluster::config::{Config, DatastoreConfig, Millis};
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+
+/// A config for a test node: loopback, ephemeral ports, memory store.
+pub fn test_config() -> Config {
+    let mut config = Config::default();
+    config.host = "127.0.0.1".into();
+    config.port = 0;
+    config.services.proxy.config.host = "127.0.0.1".into();
+    config.services.proxy.config.port = 0;
+    config.services.data.config.datastores = vec![DatastoreConfig {
+        name: "memory".into(),
+        provider: Some("memory".into()),
+        is_default: true,
+        ..DatastoreConfig::default()
+    }];
+    config.services.session.config.ping_interval = Millis(25_000);
+    config
+}
+
+/// Starts a node with [`test_config`].
+pub async fn start_node() -> Node {
+    Node::start(test_config()).await.expect("node starts")
+}
+
+/// The client URL of a node.
+pub fn url(node: &Node) -> String {
+    format!("http://{}", node.client_addr().expect("client port open"))
+}
+
+/// A connected Rust client.
+pub async fn client(node: &Node) -> Client {
+    Client::connect(ClientOptions::new(url(node)))
+        .await
+        .expect("client connects")
+}
+
+/// A raw WebSocket to the node's client port, for protocol-level tests.
+pub struct RawPeer {
+    pub ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl RawPeer {
+    pub async fn connect(node: &Node) -> RawPeer {
+        let url = format!("ws://{}/primus?_primuscb=test", node.client_addr().unwrap());
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("ws connects");
+        RawPeer { ws }
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).await.expect("send");
+    }
+
+    pub async fn send_json(&mut self, value: Value) {
+        self.send_text(&value.to_string()).await;
+    }
+
+    /// The next JSON frame that is not a primus heartbeat (None on close or timeout).
+    pub async fn next_json(&mut self) -> Option<Value> {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(5), self.ws.next())
+                .await
+                .ok()??
+                .ok()?;
+            match message {
+                Message::Text(text) => {
+                    let value: Value =
+                        serde_json::from_str(text.as_str()).expect("server sends JSON");
+                    if value
+                        .as_str()
+                        .is_some_and(|s| s.starts_with("primus::ping::"))
+                    {
+                        continue;
+                    }
+                    return Some(value);
+                }
+                Message::Close(_) => return None,
+                _ => continue,
+            }
+        }
+    }
+
+    /// Runs the handshake the happn client performs and returns the session id.
+    pub async fn handshake(&mut self) -> String {
+        self.send_json(serde_json::json!({"action": "configure-session", "eventId": 1, "data": {"protocol": "happn_4"}})).await;
+        self.next_json().await.unwrap();
+        self.send_json(serde_json::json!({"action": "login", "eventId": 2, "data": {"info": {}}}))
+            .await;
+        let reply = self.next_json().await.unwrap();
+        reply["data"]["id"].as_str().unwrap().to_string()
+    }
+}
+
+/// Waits until `check` holds or two seconds pass.
+pub async fn eventually(mut check: impl FnMut() -> bool) -> bool {
+    for _ in 0..200 {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    check()
+}

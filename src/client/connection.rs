@@ -60,7 +60,7 @@ async fn establish_inner(client: &Client) -> Result<()> {
         .request("login", None, Value::Object(login), None)
         .await?;
     client.state().session = reply.get("data").cloned();
-    let _ = client.inner.status.send(Status::Active);
+    let _ = client.inner.status.send_replace(Status::Active);
     Ok(())
 }
 
@@ -89,10 +89,10 @@ async fn read_loop(client: Client, mut inbound: tokio::sync::mpsc::Receiver<Inbo
     };
     drop(pending); // wakes waiting requests with "connection lost"
     if !reconnect {
-        let _ = client.inner.status.send(Status::Disconnected);
+        let _ = client.inner.status.send_replace(Status::Disconnected);
         return;
     }
-    let _ = client.inner.status.send(Status::Reconnecting);
+    let _ = client.inner.status.send_replace(Status::Reconnecting);
     tokio::spawn(reconnect_loop(client));
 }
 

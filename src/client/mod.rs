@@ -495,7 +495,7 @@ impl Client {
         if let Some(outbound) = outbound {
             let _ = outbound.send(Outbound::Close { reconnect: false }).await;
         }
-        let _ = self.inner.status.send(Status::Disconnected);
+        let _ = self.inner.status.send_replace(Status::Disconnected);
     }
 
     /// Waits until the status is `want` or `timeout` passes.

@@ -69,6 +69,7 @@ pub(crate) async fn run(ctx: Arc<NodeContext>, connection: Connection) {
             Some(Inbound::Text(text)) => session.on_text(&text).await,
             Some(Inbound::Oversized { size, head }) => {
                 ctx.metrics.oversized_frames.inc();
+                ctx.metrics.request_errors.inc();
                 let error = Error::bad_input(format!(
                     "message of {size} bytes exceeds the limit of {} bytes",
                     ctx.limits.max_message_bytes
@@ -76,6 +77,7 @@ pub(crate) async fn run(ctx: Arc<NodeContext>, connection: Connection) {
                 session.send(error_reply(&event_id_from_head(&head), None, &error));
             }
             Some(Inbound::Rejected(reason)) => {
+                ctx.metrics.request_errors.inc();
                 session.send(error_reply(&Value::Null, None, &Error::bad_input(reason)));
             }
             Some(Inbound::Closed(reason)) => break reason,

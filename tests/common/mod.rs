@@ -95,6 +95,21 @@ impl RawPeer {
         }
     }
 
+    /// The next JSON frame, heartbeats included.
+    pub async fn next_json_raw(&mut self) -> Option<Value> {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(5), self.ws.next())
+                .await
+                .ok()??
+                .ok()?;
+            match message {
+                Message::Text(text) => return serde_json::from_str(text.as_str()).ok(),
+                Message::Close(_) => return None,
+                _ => continue,
+            }
+        }
+    }
+
     /// Runs the handshake the happn client performs and returns the session id.
     pub async fn handshake(&mut self) -> String {
         self.send_json(serde_json::json!({"action": "configure-session", "eventId": 1, "data": {"protocol": "happn_4"}})).await;

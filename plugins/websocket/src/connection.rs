@@ -194,12 +194,7 @@ async fn write_loop<S>(
                 }
                 let termination = terminate.borrow().clone();
                 let Some(termination) = termination else { continue };
-                for words in termination.last_words {
-                    let _ = sink.feed(Message::text(words.as_ref())).await;
-                }
-                if !termination.reconnect {
-                    let _ = sink.feed(Message::text("\"primus::server::close\"")).await;
-                }
+                finish(&mut sink, termination).await;
                 break "terminated by host".to_string();
             }
             frame = control.recv() => {
@@ -212,37 +207,29 @@ async fn write_loop<S>(
             }
             item = outbound.recv() => match item {
                 Some(Outbound::Text(text)) => {
-                    if let Err(e) = sink.feed(Message::text(text.as_ref())).await {
-                        break format!("write failed: {e}");
-                    }
-                    // Batch whatever else is already queued, then flush once.
-                    let mut failed = None;
-                    let mut close = None;
-                    while let Ok(next) = outbound.try_recv() {
-                        match next {
-                            Outbound::Text(text) => {
-                                if let Err(e) = sink.feed(Message::text(text.as_ref())).await {
-                                    failed = Some(format!("write failed: {e}"));
-                                    break;
-                                }
+                    // Writing can block on a peer that does not read: stay responsive to
+                    // termination while the batch is written.
+                    let written = tokio::select! {
+                        written = write_batch(&mut sink, text, &mut outbound) => written,
+                        changed = terminate.changed(), if terminator_alive => {
+                            if changed.is_err() {
+                                terminator_alive = false;
+                                continue;
                             }
-                            Outbound::Close { reconnect } => {
-                                close = Some(reconnect);
-                                break;
+                            let termination = terminate.borrow().clone().unwrap_or_default();
+                            finish(&mut sink, termination).await;
+                            break "terminated by host while writing".to_string();
+                        }
+                    };
+                    match written {
+                        Err(failed) => break failed,
+                        Ok(Some(reconnect)) => {
+                            if !reconnect {
+                                let _ = sink.feed(Message::text("\"primus::server::close\"")).await;
                             }
+                            break "closed by host".to_string();
                         }
-                    }
-                    if let Some(failed) = failed {
-                        break failed;
-                    }
-                    if let Err(e) = sink.flush().await {
-                        break format!("write failed: {e}");
-                    }
-                    if let Some(reconnect) = close {
-                        if !reconnect {
-                            let _ = sink.feed(Message::text("\"primus::server::close\"")).await;
-                        }
-                        break "closed by host".to_string();
+                        Ok(None) => {}
                     }
                 }
                 Some(Outbound::Close { reconnect }) => {
@@ -269,9 +256,62 @@ async fn write_loop<S>(
     };
     tracing::debug!(%reason, "websocket writer finished");
     let _ = stop_reader.send(reason);
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+    let _ = tokio::time::timeout(Duration::from_millis(500), async {
         let _ = sink.send(Message::Close(None)).await;
         let _ = sink.close().await;
+    })
+    .await;
+}
+
+type Sink<S> = futures_util::stream::SplitSink<WebSocketStream<S>, Message>;
+
+/// Writes `first` and whatever else is queued, then flushes once. Returns `Some(reconnect)`
+/// when a close request was found in the queue.
+async fn write_batch<S>(
+    sink: &mut Sink<S>,
+    first: std::sync::Arc<str>,
+    outbound: &mut mpsc::Receiver<Outbound>,
+) -> Result<Option<bool>, String>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    sink.feed(Message::text(first.as_ref()))
+        .await
+        .map_err(|e| format!("write failed: {e}"))?;
+    let mut close = None;
+    while let Ok(next) = outbound.try_recv() {
+        match next {
+            Outbound::Text(text) => sink
+                .feed(Message::text(text.as_ref()))
+                .await
+                .map_err(|e| format!("write failed: {e}"))?,
+            Outbound::Close { reconnect } => {
+                close = Some(reconnect);
+                break;
+            }
+        }
+    }
+    sink.flush()
+        .await
+        .map_err(|e| format!("write failed: {e}"))?;
+    Ok(close)
+}
+
+/// Best-effort last words before an immediate close: a peer that does not read gets a
+/// bounded wait, not a hang.
+async fn finish<S>(sink: &mut Sink<S>, termination: Termination)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let _ = tokio::time::timeout(Duration::from_millis(500), async {
+        for words in termination.last_words {
+            sink.feed(Message::text(words.as_ref())).await?;
+        }
+        if !termination.reconnect {
+            sink.feed(Message::text("\"primus::server::close\""))
+                .await?;
+        }
+        sink.flush().await
     })
     .await;
 }

@@ -1,0 +1,362 @@
+// Compatibility suite: drives the unmodified happn-3@13.12.1 npm client against a node.
+// Usage: HAPPN_PORT=55000 node tests/compat/suite.js   (the Rust test tests/compat.rs runs it)
+'use strict';
+
+const assert = require('assert');
+
+// Values decoded by the client may carry foreign prototypes: compare their JSON.
+const same = (actual, expected, message) =>
+  assert.strictEqual(JSON.stringify(actual), JSON.stringify(expected), message);
+const Happn = require('happn-3');
+
+const port = parseInt(process.env.HAPPN_PORT || '55000', 10);
+const tests = [];
+const test = (name, fn) => tests.push({ name, fn });
+const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const clients = [];
+
+async function connect() {
+  const client = await Happn.client.create({ host: '127.0.0.1', port });
+  clients.push(client);
+  return client;
+}
+
+/** Resolves with the next `count` events delivered to a fresh listener. */
+function collector() {
+  const events = [];
+  const handler = (data, meta) => events.push({ data, meta });
+  handler.events = events;
+  handler.waitFor = async (count, ms = 3000) => {
+    const until = Date.now() + ms;
+    while (events.length < count && Date.now() < until) await delay(5);
+    assert.ok(events.length >= count, `expected ${count} events, got ${events.length}`);
+    return events;
+  };
+  return handler;
+}
+
+test('set and get, created kept, modified advances', async () => {
+  const c = await connect();
+  const first = await c.set('/compat/basic', { a: 1, b: 'two' });
+  assert.strictEqual(first.a, 1);
+  assert.strictEqual(first._meta.path, '/compat/basic');
+  await delay(5);
+  const second = await c.set('/compat/basic', { c: 3 });
+  assert.strictEqual(second._meta.created, first._meta.created);
+  assert.ok(second._meta.modified > first._meta.modified);
+  const got = await c.get('/compat/basic');
+  same({ c: got.c, a: got.a }, { c: 3, a: undefined });
+  assert.strictEqual(await c.get('/compat/missing'), null);
+});
+
+test('scalars, null and arrays are wrapped as {value}', async () => {
+  const c = await connect();
+  await c.set('/compat/scalar', 42);
+  assert.strictEqual((await c.get('/compat/scalar')).value, 42);
+  // (a trailing null argument is stripped by the client's promisifier, so pass options)
+  await c.set('/compat/null', null, {});
+  assert.strictEqual((await c.get('/compat/null')).value, null);
+  await c.set('/compat/array', [1, 'x']);
+  same((await c.get('/compat/array')).value, [1, 'x']);
+});
+
+test('merge is shallow', async () => {
+  const c = await connect();
+  await c.set('/compat/merge', { a: 1, n: { x: 1 } });
+  const merged = await c.set('/compat/merge', { b: 2, n: { y: 2 } }, { merge: true });
+  assert.strictEqual(merged.a, 1);
+  assert.strictEqual(merged.b, 2);
+  same(merged.n, { y: 2 });
+});
+
+test('wildcard get, criteria, sort, limit, skip, fields, getPaths, count', async () => {
+  const c = await connect();
+  const names = ['carol', 'alice', 'bob', 'dave'];
+  for (let i = 0; i < names.length; i++) {
+    await c.set(`/compat/people/${i}`, { name: names[i], age: 20 + i * 10 });
+  }
+  await c.set('/compat/people/deep/x', { name: 'deep', age: 99 });
+  const all = await c.get('/compat/people/*');
+  assert.strictEqual(all.length, 5);
+  same(await c.get('/compat/nothing/*'), []);
+  const older = await c.get('/compat/people/*', {
+    criteria: { age: { $gte: 40 } },
+    options: { sort: { age: -1 } },
+  });
+  same(older.map((p) => p.name), ['deep', 'dave', 'bob']);
+  const page = await c.get('/compat/people/*', {
+    options: { sort: { name: 1 }, skip: 1, limit: 2, fields: { name: 1 } },
+  });
+  same(page.map((p) => p.name), ['bob', 'carol']);
+  assert.strictEqual(page[0].age, undefined);
+  assert.strictEqual(page[0]._meta.path, '/compat/people/2');
+  const regex = await c.get('/compat/people/*', { criteria: { name: { $regex: ['^A', 'i'] } } });
+  same(regex.map((p) => p.name), ['alice']);
+  const byMeta = await c.get('/compat/people/*', {
+    criteria: { $or: [{ '_meta.path': '/compat/people/0' }, { name: { $in: ['bob'] } }] },
+    options: { sort: { '_meta.path': 1 } },
+  });
+  same(byMeta.map((p) => p.name), ['carol', 'bob']);
+  const between = await c.getCreatedBetween('/compat/people/*', 0, Date.now() + 1000);
+  assert.strictEqual(between.length, 5);
+  const paths = await c.getPaths('/compat/people/*');
+  assert.strictEqual(paths.length, 5);
+  assert.ok(paths.every((p) => p._meta.path.startsWith('/compat/people/')));
+  const count = await c.count('/compat/people/*');
+  assert.strictEqual(count.value, 5);
+  const counted = await c.count('/compat/people/*', { criteria: { age: { $lt: 35 } } });
+  assert.strictEqual(counted.value, 2);
+});
+
+test('increment, default gauge and negative amounts', async () => {
+  const c = await connect();
+  const first = await c.increment('/compat/gauge', 'hits', 3);
+  assert.strictEqual(first.value, 3);
+  const second = await c.increment('/compat/gauge', 'hits', -5);
+  assert.strictEqual(second.value, -2);
+  const dflt = await c.increment('/compat/gauge');
+  assert.strictEqual(dflt.value, 1);
+  assert.strictEqual(dflt.gauge, 'counter');
+  await Promise.all(Array.from({ length: 50 }, () => c.increment('/compat/gauge', 'burst', 1)));
+  assert.strictEqual((await c.get('/compat/gauge')).burst.value, 50);
+});
+
+test('remove exact and wildcard', async () => {
+  const c = await connect();
+  for (let i = 0; i < 3; i++) await c.set(`/compat/rm/${i}`, { i });
+  assert.strictEqual((await c.remove('/compat/rm/0')).removed, 1);
+  assert.strictEqual((await c.remove('/compat/rm/*')).removed, 2);
+  assert.strictEqual((await c.count('/compat/rm/*')).value, 0);
+});
+
+test('on: masks, event types, meta, off', async () => {
+  const c = await connect();
+  const w = await connect();
+  const star = collector();
+  const sets = collector();
+  const removes = collector();
+  const starHandle = await c.on('/compat/ev/*', star);
+  await c.on('/compat/ev/x', { event_type: 'set' }, sets);
+  await c.on('/compat/ev/x', { event_type: 'remove' }, removes);
+  await w.set('/compat/ev/x', { v: 1 }, { meta: { custom: 'yes' } });
+  await w.set('/compat/ev/x/deeper', { v: 2 });
+  await w.remove('/compat/ev/x');
+  await star.waitFor(2);
+  const [set, rm] = star.events;
+  same(set.data, { v: 1 });
+  assert.strictEqual(set.meta.channel, '/ALL@/compat/ev/*');
+  assert.strictEqual(set.meta.action, '/SET@/compat/ev/x');
+  assert.strictEqual(set.meta.path, '/compat/ev/x');
+  assert.strictEqual(set.meta.type, 'data');
+  assert.strictEqual(set.meta.sessionId, w.session.id);
+  assert.strictEqual(set.meta.custom, 'yes');
+  assert.ok(set.meta.publicationId.startsWith(w.session.id));
+  assert.ok(set.meta.created && set.meta.modified);
+  same(rm.data, { removed: 1 });
+  assert.strictEqual(rm.meta.action, '/REMOVE@/compat/ev/x');
+  await sets.waitFor(1);
+  await removes.waitFor(1);
+  assert.strictEqual(sets.events.length, 1);
+  assert.strictEqual(removes.events.length, 1);
+  await c.off(starHandle);
+  await w.set('/compat/ev/y', {});
+  await delay(100);
+  assert.strictEqual(star.events.length, 2, 'no events after off');
+});
+
+test('onAll, once, count, offPath, offAll', async () => {
+  const c = await connect();
+  const w = await connect();
+  const all = collector();
+  await c.onAll(all);
+  const once = collector();
+  await c.once('/compat/once', once);
+  const twice = collector();
+  await c.on('/compat/twice', { count: 2 }, twice);
+  for (let i = 0; i < 3; i++) {
+    await w.set('/compat/once', { i });
+    await w.set('/compat/twice', { i });
+  }
+  await all.waitFor(6);
+  await delay(100);
+  assert.strictEqual(once.events.length, 1);
+  assert.strictEqual(twice.events.length, 2);
+  const pathed = collector();
+  await c.on('/compat/op/a', pathed);
+  await c.on('/compat/op/b', pathed);
+  await c.offPath('/compat/op/*');
+  await w.set('/compat/op/a', {});
+  await all.waitFor(7);
+  await c.offAll();
+  await w.set('/compat/after-off-all', {});
+  await delay(100);
+  assert.strictEqual(pathed.events.length, 0);
+  assert.strictEqual(all.events.length, 7, 'onAll saw /compat/op/a, then nothing after offAll');
+});
+
+test('variable depth /** subscriptions', async () => {
+  const c = await connect();
+  const deep = collector();
+  await c.on('/compat/deep/**', { depth: 2 }, deep);
+  await c.set('/compat/deep/1', {});
+  await c.set('/compat/deep/1/2', {});
+  await c.set('/compat/deep/1/2/3', {});
+  await deep.waitFor(2);
+  await delay(100);
+  assert.strictEqual(deep.events.length, 2);
+  assert.strictEqual(deep.events[0].meta.depth, 2);
+});
+
+test('initialCallback and initialEmit', async () => {
+  const c = await connect();
+  await c.set('/compat/init/1', { n: 1 });
+  await delay(3);
+  await c.set('/compat/init/2', { n: 2 });
+  const items = await new Promise((resolve, reject) => {
+    c.on('/compat/init/*', { initialCallback: true }, () => {}, (e, handle, initial) =>
+      e ? reject(e) : resolve(initial)
+    );
+  });
+  same(items.map((i) => i.n), [1, 2]);
+  assert.strictEqual(items[0]._meta.path, '/compat/init/1');
+  const emitted = [];
+  await c.on('/compat/init/*', { initialEmit: true }, (item) => emitted.push(item));
+  await delay(50);
+  same(emitted.map((i) => i.n), [1, 2]);
+});
+
+test('merge subscribers receive the posted fields', async () => {
+  const c = await connect();
+  const other = await connect();
+  await c.set('/compat/ms', { a: 1 });
+  const merged = collector();
+  const plain = collector();
+  await c.on('/compat/ms', { merge: true }, merged);
+  await other.on('/compat/ms', plain);
+  await c.set('/compat/ms', { b: 2 }, { merge: true });
+  await merged.waitFor(1);
+  await plain.waitFor(1);
+  same(merged.events[0].data, { b: 2 });
+  same(plain.events[0].data, { a: 1, b: 2 });
+});
+
+test('publish, noPublish and targetClients', async () => {
+  const a = await connect();
+  const b = await connect();
+  const aEvents = collector();
+  const bEvents = collector();
+  await a.on('/compat/pub/*', aEvents);
+  await b.on('/compat/pub/*', bEvents);
+  const reply = await a.publish('/compat/pub/flash', { hello: 1 });
+  assert.strictEqual(reply._meta.path, '/compat/pub/flash');
+  assert.strictEqual(await a.get('/compat/pub/flash'), null);
+  await a.set('/compat/pub/quiet', { q: 1 }, { noPublish: true });
+  await a.set('/compat/pub/targeted', { t: 1 }, { targetClients: [b.session.id] });
+  await bEvents.waitFor(2);
+  await delay(100);
+  same(aEvents.events.map((e) => e.meta.path), ['/compat/pub/flash']);
+  same(bEvents.events.map((e) => e.meta.path), ['/compat/pub/flash', '/compat/pub/targeted']);
+});
+
+test('consistency: transactional ordering, queued, deferred and acknowledged', async () => {
+  const w = await connect();
+  const s = await connect();
+  const order = [];
+  await w.on('/compat/cons/*', () => order.push('event'));
+  const subEvents = collector();
+  await s.on('/compat/cons/*', subEvents);
+  await w.set('/compat/cons/tx', {});
+  order.push('reply');
+  same(order, ['event', 'reply']);
+  await w.set('/compat/cons/q', {}, { consistency: 0 });
+  const deferred = await new Promise((resolve, reject) => {
+    w.set('/compat/cons/d', {}, {
+      consistency: 1,
+      onPublished: (e, results) => (e ? reject(e) : resolve(results)),
+    }).catch(reject);
+  });
+  assert.strictEqual(deferred.successful, 2);
+  const acknowledged = await new Promise((resolve, reject) => {
+    w.set('/compat/cons/a', {}, {
+      consistency: 3,
+      onPublished: (e, results) => (e ? reject(e) : resolve(results)),
+    }).catch(reject);
+  });
+  assert.strictEqual(acknowledged.acknowledged, 2);
+  await subEvents.waitFor(4);
+  assert.strictEqual(subEvents.events[3].meta.consistency, 3);
+});
+
+test('events reach every subscriber in publish order under concurrency', async () => {
+  const subs = [await connect(), await connect()];
+  const seen = [collector(), collector()];
+  await subs[0].on('/compat/order/*', seen[0]);
+  await subs[1].on('/compat/order/*', seen[1]);
+  const writers = await Promise.all([connect(), connect(), connect()]);
+  await Promise.all(
+    writers.map(async (w, wi) => {
+      for (let i = 0; i < 40; i++) await w.set(`/compat/order/${wi}`, { wi, i });
+    })
+  );
+  for (const s of seen) {
+    await s.waitFor(120);
+    for (let wi = 0; wi < 3; wi++) {
+      const sequence = s.events.filter((e) => e.data.wi === wi).map((e) => e.data.i);
+      same(sequence, Array.from({ length: 40 }, (_, i) => i));
+    }
+  }
+  const key = (s) => s.events.map((e) => `${e.data.wi}:${e.data.i}`).join(',');
+  assert.strictEqual(key(seen[0]), key(seen[1]));
+});
+
+test('bad input is surfaced as errors and the session keeps working', async () => {
+  const c = await connect();
+  await assert.rejects(c.set('/compat/*', {}), /cannot contain the \* wildcard/);
+  await assert.rejects(c.set('/compat/bad#char', {}), /Bad path/);
+  await assert.rejects(c.get('/compat/people/*', { criteria: { age: { $near: 1 } } }), /unknown criteria operator/);
+  await assert.rejects(c.get('/compat/people/*', { options: { sort: { age: 'sideways' } } }), /sort direction/);
+  await assert.rejects(c.on('/compat/partial*', () => {}), /partial wildcard/);
+  await assert.rejects(c.set('/compat/x', {}, { consistency: 7 }), /consistency/);
+  const ok = await c.set('/compat/still-ok', { fine: true });
+  assert.strictEqual(ok.fine, true);
+});
+
+test('a 1 MB payload round-trips', async () => {
+  const c = await connect();
+  const blob = 'x'.repeat(1024 * 1024);
+  const events = collector();
+  await c.on('/compat/big', events);
+  await c.set('/compat/big', { blob });
+  assert.strictEqual((await c.get('/compat/big')).blob.length, blob.length);
+  await events.waitFor(1);
+  assert.strictEqual(events.events[0].data.blob.length, blob.length);
+});
+
+test('disconnect and a fresh client', async () => {
+  const c = await connect();
+  await c.set('/compat/disc', { a: 1 });
+  await c.disconnect();
+  const d = await connect();
+  assert.strictEqual((await d.get('/compat/disc')).a, 1);
+});
+
+(async () => {
+  let failed = 0;
+  for (const { name, fn } of tests) {
+    const started = Date.now();
+    try {
+      await fn();
+      console.log(`ok   ${name} (${Date.now() - started} ms)`);
+    } catch (e) {
+      failed++;
+      console.log(`FAIL ${name}\n     ${(e && e.stack) || e}`);
+    }
+  }
+  for (const c of clients) {
+    try {
+      await c.disconnect();
+    } catch (_) {}
+  }
+  console.log(`${tests.length - failed} passed, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
+})();

@@ -28,6 +28,43 @@ enum Command {
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Load-test any happn endpoint (this server or the original happn-3).
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct BenchArgs {
+    /// Endpoint URL.
+    #[arg(long, default_value = "http://127.0.0.1:55000")]
+    url: String,
+    /// Clients doing set/get in a closed loop.
+    #[arg(long, default_value_t = 10)]
+    clients: usize,
+    /// Clients subscribed to every written path.
+    #[arg(long, default_value_t = 0)]
+    subscribers: usize,
+    /// Payload size in bytes.
+    #[arg(long, default_value_t = 100)]
+    payload: usize,
+    /// Duration, e.g. 10s or 1m.
+    #[arg(long, default_value = "10s", value_parser = parse_bench_duration)]
+    duration: Duration,
+    /// Fraction of requests that are gets (0..=1).
+    #[arg(long, default_value_t = 0.5)]
+    get_ratio: f64,
+    /// Distinct paths written.
+    #[arg(long, default_value_t = 1000)]
+    paths: usize,
+    /// Username (secure endpoints).
+    #[arg(long)]
+    username: Option<String>,
+    /// Password (secure endpoints).
+    #[arg(long)]
+    password: Option<String>,
+}
+
+fn parse_bench_duration(text: &str) -> Result<Duration, String> {
+    config::parse_duration(text).map(Duration::from_millis)
 }
 
 #[derive(Debug, Subcommand)]
@@ -42,6 +79,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
     match cli.command.unwrap_or(Command::Run) {
+        Command::Bench(args) => bench(args),
         Command::Config(ConfigCommand::Example) => {
             print!("{}", config::EXAMPLE_TOML);
             ExitCode::SUCCESS
@@ -69,6 +107,43 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+    }
+}
+
+/// Runs the load generator and prints its report.
+fn bench(args: BenchArgs) -> ExitCode {
+    if !(0.0..=1.0).contains(&args.get_ratio) {
+        eprintln!("error: --get-ratio must be between 0 and 1");
+        return ExitCode::from(2);
+    }
+    let options = happn_cluster::loadgen::LoadOptions {
+        url: args.url,
+        clients: args.clients,
+        subscribers: args.subscribers,
+        payload_bytes: args.payload,
+        duration: args.duration,
+        get_ratio: args.get_ratio,
+        paths: args.paths,
+        username: args.username,
+        password: args.password,
+        progress: true,
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(happn_cluster::loadgen::run(options)) {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

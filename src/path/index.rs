@@ -444,7 +444,7 @@ mod tests {
                     Step::Insert(text, depth, f) => {
                         let mask = Mask::with_depth(&text, depth).unwrap();
                         let filter = [EventFilter::Set, EventFilter::Remove, EventFilter::All][f as usize];
-                        let id = index.insert(&mask, filter, id_placeholder());
+                        let id = index.insert(&mask, filter, 0u8);
                         live.push((id, mask, filter));
                     }
                     Step::Remove(i) if !live.is_empty() => {
@@ -471,6 +471,4 @@ mod tests {
             }
         }
     }
-
-    fn id_placeholder() {}
 }

@@ -83,13 +83,8 @@ impl Session {
     /// (whose initial query lets `*` cross `/`), only records the mask would fire for are
     /// returned.
     async fn initial_values(&self, mask: &Mask) -> Result<Vec<Value>, Error> {
-        let query_text = if mask.is_any() {
-            "*".to_string()
-        } else if mask.globstar_depth().is_some() {
-            mask.as_str().to_string()
-        } else {
-            mask.as_str().replace("/*", "/*")
-        };
+        // The query matcher's `*` crosses `/`, so this finds a superset; the mask filters it.
+        let query_text = if mask.is_any() { "*" } else { mask.as_str() };
         let options = FindOptions {
             sort: vec![SortKey {
                 field: "modified".into(),
@@ -100,7 +95,7 @@ impl Session {
         let records = self
             .ctx
             .data
-            .get(&PathQuery::parse(&query_text), &options)
+            .get(&PathQuery::parse(query_text), &options)
             .await?;
         Ok(records
             .iter()

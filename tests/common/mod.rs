@@ -14,9 +14,11 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// A config for a test node: loopback, ephemeral ports, memory store.
 pub fn test_config() -> Config {
-    let mut config = Config::default();
-    config.host = "127.0.0.1".into();
-    config.port = 0;
+    let mut config = Config {
+        host: "127.0.0.1".into(),
+        port: 0,
+        ..Config::default()
+    };
     config.services.proxy.config.host = "127.0.0.1".into();
     config.services.proxy.config.port = 0;
     config.services.data.config.datastores = vec![DatastoreConfig {

@@ -290,15 +290,9 @@ impl Op {
                     None => false,
                 })
             }
-            Op::In(options) => {
-                any_value(leaves, |v| options.iter().any(|o| json_eq(v, o)))
-                    || (leaves.is_empty() && options.iter().any(Value::is_null))
-            }
-            Op::Nin(options) => {
-                !any_value(leaves, |v| options.iter().any(|o| json_eq(v, o)))
-                    && !(leaves.is_empty() && options.iter().any(Value::is_null))
-            }
-            Op::Exists(want) => !leaves.is_empty() == *want,
+            Op::In(options) => in_set(leaves, options),
+            Op::Nin(options) => !in_set(leaves, options),
+            Op::Exists(want) => leaves.is_empty() != *want,
             Op::Regex(re) => any_value(leaves, |v| v.as_str().is_some_and(|s| re.is_match(s))),
             Op::Not(cond) => !cond.eval(leaves),
             Op::Size(n) => leaves
@@ -320,14 +314,17 @@ impl Op {
     }
 }
 
+/// `$in`: a leaf (or array element) equals an option; a missing field matches `null`.
+fn in_set(leaves: &[&Value], options: &[Value]) -> bool {
+    any_value(leaves, |v| options.iter().any(|o| json_eq(v, o)))
+        || (leaves.is_empty() && options.iter().any(Value::is_null))
+}
+
 /// True if `pred` holds for a leaf or, where a leaf is an array, for one of its elements.
 fn any_value(leaves: &[&Value], pred: impl Fn(&Value) -> bool) -> bool {
-    leaves.iter().any(|leaf| {
-        pred(leaf)
-            || leaf
-                .as_array()
-                .is_some_and(|items| items.iter().any(|item| pred(item)))
-    })
+    leaves
+        .iter()
+        .any(|leaf| pred(leaf) || leaf.as_array().is_some_and(|items| items.iter().any(&pred)))
 }
 
 fn array_operand(op: &str, operand: &Value) -> Result<Vec<Value>> {

@@ -19,6 +19,7 @@ pub mod node;
 pub mod path;
 pub mod protocol;
 pub mod pubsub;
+pub mod security;
 pub mod session;
 
 pub use happn_cluster_sdk as sdk;

@@ -19,6 +19,7 @@ use crate::data::DataService;
 use crate::http;
 use crate::metrics::Metrics;
 use crate::pubsub::PubSub;
+use crate::security::SecurityService;
 use crate::session::{self, SessionHandle};
 
 /// Limits applied to every session.
@@ -41,7 +42,11 @@ pub struct NodeContext {
     /// Whether security is on.
     pub secure: bool,
     /// Datastores and routing.
-    pub data: DataService,
+    pub data: Arc<DataService>,
+    /// Users, groups, permissions and tokens (enforced only when `secure`).
+    pub security: Arc<SecurityService>,
+    /// Sessions idle longer than this (ms) are ended (secure nodes).
+    pub inactivity_threshold: Option<i64>,
     /// Subscriptions and publication.
     pub pubsub: PubSub,
     /// Counters.
@@ -134,15 +139,12 @@ impl NodeBuilder {
     pub async fn start(self) -> Result<Node> {
         let config = self.config.effective();
         config::validate(&config).map_err(|e| Error::bad_input(e.to_string()))?;
-        if config.secure {
-            return Err(Error::Unsupported(
-                "secure: true needs the security service, which this build does not include yet"
-                    .into(),
-            ));
-        }
         let name = config.name.clone().unwrap_or_default();
-        let data = DataService::from_config(&config.services.data.config.datastores).await?;
+        let data =
+            Arc::new(DataService::from_config(&config.services.data.config.datastores).await?);
         data.ping().await?;
+        let security_config = config.services.security.config.clone();
+        let security = SecurityService::start(data.clone(), security_config.clone(), &name).await?;
         let session_config = &config.services.session.config;
         let limits = Limits {
             max_message_bytes: session_config.max_message_bytes,
@@ -157,6 +159,8 @@ impl NodeBuilder {
             name: name.clone(),
             secure: config.secure,
             data,
+            security,
+            inactivity_threshold: security_config.inactivity_threshold.map(|t| t.0 as i64),
             pubsub: PubSub::new(metrics.clone()),
             metrics,
             limits: limits.clone(),
@@ -164,6 +168,7 @@ impl NodeBuilder {
             session_done: Mutex::new(Some(done_tx)),
             accepting,
         });
+        crate::security::live::spawn(&ctx);
         let transport: Arc<dyn Transport> = Arc::new(WebSocketTransport);
         let serve_options = ServeOptions {
             max_message_bytes: limits.max_message_bytes,
@@ -270,6 +275,11 @@ impl Node {
     /// The effective config the node runs with.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Users, groups, permissions and tokens: the admin API.
+    pub fn security(&self) -> &Arc<SecurityService> {
+        &self.ctx.security
     }
 
     /// The node's shared context (data, publisher, sessions, metrics).

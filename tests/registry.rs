@@ -1,6 +1,7 @@
 //! Walks every plugin registry: each plugin is registered, documented, and its example
 //! settings build a working instance.
 
+use happn_cluster::sdk::BuildContext;
 use happn_cluster::sdk::registry;
 
 #[tokio::test]
@@ -15,7 +16,7 @@ async fn every_registered_plugin_has_an_example_that_builds() {
             plugin.name
         );
         let settings = plugin.example_settings().unwrap();
-        let store = (plugin.build)(settings)
+        let store = (plugin.build)(BuildContext::settings(settings))
             .await
             .unwrap_or_else(|e| panic!("datastore {} example does not build: {e}", plugin.name));
         assert_eq!(store.provider(), plugin.name);
@@ -25,7 +26,7 @@ async fn every_registered_plugin_has_an_example_that_builds() {
     assert!(discoveries.iter().any(|p| p.name == "static"));
     for plugin in &discoveries {
         assert!(!plugin.description.is_empty());
-        let discovery = (plugin.build)(plugin.example_settings().unwrap())
+        let discovery = (plugin.build)(BuildContext::settings(plugin.example_settings().unwrap()))
             .await
             .unwrap_or_else(|e| panic!("discovery {} example does not build: {e}", plugin.name));
         discovery.members().await.unwrap();
@@ -35,14 +36,14 @@ async fn every_registered_plugin_has_an_example_that_builds() {
     assert!(auths.iter().any(|p| p.name == "open"));
     for plugin in &auths {
         assert!(!plugin.description.is_empty());
-        (plugin.build)(plugin.example_settings().unwrap())
+        (plugin.build)(BuildContext::settings(plugin.example_settings().unwrap()))
             .await
             .unwrap_or_else(|e| panic!("auth {} example does not build: {e}", plugin.name));
     }
 
     for plugin in &registry::transports() {
         assert!(!plugin.description.is_empty());
-        (plugin.build)(plugin.example_settings().unwrap())
+        (plugin.build)(BuildContext::settings(plugin.example_settings().unwrap()))
             .await
             .unwrap_or_else(|e| panic!("transport {} example does not build: {e}", plugin.name));
     }
@@ -51,13 +52,13 @@ async fn every_registered_plugin_has_an_example_that_builds() {
 #[tokio::test]
 async fn bad_settings_are_refused_with_a_reason() {
     let memory = registry::find(&registry::datastores(), "mem").expect("alias resolves");
-    let err = (memory.build)(serde_json::json!({"filename": "x"}))
+    let err = (memory.build)(BuildContext::settings(serde_json::json!({"filename": "x"})))
         .await
         .err()
         .unwrap();
     assert!(err.to_string().contains("no settings"), "{err}");
     let stat = registry::find(&registry::discoveries(), "static").unwrap();
-    let err = (stat.build)(serde_json::json!({"members": 3}))
+    let err = (stat.build)(BuildContext::settings(serde_json::json!({"members": 3})))
         .await
         .err()
         .unwrap();

@@ -72,11 +72,126 @@ pub struct Service<T> {
 }
 
 /// `services.security.config`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct SecurityConfig {
     /// The built-in administrator, created on first start of a secure node.
     pub admin_user: AdminUser,
+    /// Groups upserted at every start (happn's permission format).
+    pub groups: Vec<GroupConfig>,
+    /// Users upserted at every start.
+    pub users: Vec<UserConfig>,
+    /// PBKDF2 iterations for new password hashes (happn's default 10000).
+    pub pbkdf2_iterations: u32,
+    /// HS256 secret for session tokens. Unset: one is generated once and shared by every
+    /// node through the database (`/_SYSTEM/_SECURITY/SESSION_TOKEN_SECRET`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_token_secret: Option<String>,
+    /// Account lockout after repeated failed logins.
+    pub account_lockout: LockoutConfig,
+    /// Tokens (and the sessions using them) expire this long after login; unset: never.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_ttl: Option<Millis>,
+    /// Sessions idle this long are ended; unset: never.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inactivity_threshold: Option<Millis>,
+    /// Which `Auth` plugin verifies credentials (default: `store`, users in the datastore).
+    pub auth: AuthConfig,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig {
+            admin_user: AdminUser::default(),
+            groups: Vec::new(),
+            users: Vec::new(),
+            pbkdf2_iterations: 10_000,
+            session_token_secret: None,
+            account_lockout: LockoutConfig::default(),
+            session_ttl: None,
+            inactivity_threshold: None,
+            auth: AuthConfig::default(),
+        }
+    }
+}
+
+/// A group declared in config.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GroupConfig {
+    /// Group name.
+    pub name: String,
+    /// Permissions by path: `{"/path/*": {"actions": ["get", "on"]}, "/x/*": {"prohibit": ["set"]}}`.
+    pub permissions: BTreeMap<String, PermissionConfig>,
+    /// Free-form data stored with the group.
+    #[serde(rename = "custom_data", alias = "customData")]
+    pub custom_data: Value,
+}
+
+/// Allowed and prohibited actions on one path.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PermissionConfig {
+    /// Allowed actions: `get`, `set`, `on`, `remove` or `*`.
+    pub actions: Vec<String>,
+    /// Prohibited actions (prohibit beats allow).
+    pub prohibit: Vec<String>,
+}
+
+/// A user declared in config.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct UserConfig {
+    /// Username.
+    pub username: String,
+    /// Password (hashed before it is stored).
+    pub password: String,
+    /// Groups the user belongs to.
+    pub groups: Vec<String>,
+    /// Free-form data stored with the user.
+    #[serde(rename = "custom_data", alias = "customData")]
+    pub custom_data: Value,
+}
+
+/// `services.security.config.accountLockout`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LockoutConfig {
+    /// Lock accounts after repeated failures.
+    pub enabled: bool,
+    /// Failed logins before the account locks (4).
+    pub attempts: u32,
+    /// How long a locked account stays locked (10 minutes).
+    pub retry_interval: Millis,
+}
+
+impl Default for LockoutConfig {
+    fn default() -> Self {
+        LockoutConfig {
+            enabled: true,
+            attempts: 4,
+            retry_interval: Millis(10 * 60 * 1000),
+        }
+    }
+}
+
+/// `services.security.config.auth`: the `Auth` plugin and its settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// Registered auth plugin name.
+    pub plugin: String,
+    /// Its settings.
+    pub settings: Value,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            plugin: "store".into(),
+            settings: Value::Null,
+        }
+    }
 }
 
 /// `services.security.config.adminUser`.

@@ -157,6 +157,91 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         );
     }
 
+    let security = &config.services.security.config;
+    const SEC: &str = "services.security.config";
+    if security.pbkdf2_iterations == 0 {
+        issue(
+            format!("{SEC}.pbkdf2Iterations"),
+            "must be at least 1".into(),
+        );
+    }
+    if security
+        .session_token_secret
+        .as_ref()
+        .is_some_and(|s| s.len() < 16)
+    {
+        issue(
+            format!("{SEC}.sessionTokenSecret"),
+            "must be at least 16 characters (or omit it to generate one)".into(),
+        );
+    }
+    if security.account_lockout.enabled && security.account_lockout.attempts == 0 {
+        issue(
+            format!("{SEC}.accountLockout.attempts"),
+            "must be at least 1".into(),
+        );
+    }
+    let actions = ["get", "set", "on", "remove", "*"];
+    let mut group_names = BTreeSet::new();
+    for (i, group) in security.groups.iter().enumerate() {
+        let key = format!("{SEC}.groups[{i}]");
+        if let Err(message) = crate::security::validate_name(&group.name, "group") {
+            issue(format!("{key}.name"), message);
+        } else if !group_names.insert(group.name.as_str()) {
+            issue(
+                format!("{key}.name"),
+                format!("duplicate group {:?}", group.name),
+            );
+        }
+        for (path, permission) in &group.permissions {
+            if path.is_empty() {
+                issue(
+                    format!("{key}.permissions"),
+                    "permission paths must not be empty".into(),
+                );
+            }
+            for action in permission.actions.iter().chain(&permission.prohibit) {
+                if !actions.contains(&action.as_str()) {
+                    issue(
+                        format!("{key}.permissions.{path}"),
+                        format!("unknown action {action:?}; use get, set, on, remove or *"),
+                    );
+                }
+            }
+        }
+    }
+    for (i, user) in security.users.iter().enumerate() {
+        let key = format!("{SEC}.users[{i}]");
+        if let Err(message) = crate::security::validate_name(&user.username, "user") {
+            issue(format!("{key}.username"), message);
+        }
+        if user.password.is_empty() {
+            issue(format!("{key}.password"), "must not be empty".into());
+        }
+        for group in &user.groups {
+            if group != "_ADMIN" && !group_names.contains(group.as_str()) {
+                issue(
+                    format!("{key}.groups"),
+                    format!("group {group:?} is not declared in {SEC}.groups"),
+                );
+            }
+        }
+    }
+    if !registry::auths()
+        .iter()
+        .any(|p| p.answers_to(&security.auth.plugin))
+    {
+        let known: Vec<&str> = registry::auths().iter().map(|p| p.name).collect();
+        issue(
+            format!("{SEC}.auth.plugin"),
+            format!(
+                "unknown auth plugin {:?}; registered: {}",
+                security.auth.plugin,
+                known.join(", ")
+            ),
+        );
+    }
+
     let session = &config.services.session.config;
     if session.max_message_bytes < 1024 {
         issue(

@@ -51,7 +51,8 @@ impl DataService {
                     config.name
                 ))
             })?;
-            let store = (plugin.build)(config.settings.clone()).await.map_err(|e| {
+            let context = happn_cluster_sdk::BuildContext::settings(config.settings.clone());
+            let store = (plugin.build)(context).await.map_err(|e| {
                 Error::unavailable(format!("datastore {} ({provider}): {e}", config.name))
             })?;
             for pattern in &config.patterns {
@@ -106,6 +107,16 @@ impl DataService {
         let options = UpsertOptions {
             merge,
             modified_by: modified_by.map(str::to_string),
+            if_absent: false,
+        };
+        self.route(path).upsert(path, data, &options).await
+    }
+
+    /// Creates the record at `path` unless one exists; returns whichever is stored.
+    pub async fn create_if_absent(&self, path: &str, data: Map<String, Value>) -> Result<Record> {
+        let options = UpsertOptions {
+            if_absent: true,
+            ..UpsertOptions::default()
         };
         self.route(path).upsert(path, data, &options).await
     }

@@ -25,6 +25,9 @@ pub struct Subscription {
     pub session: Arc<SessionHandle>,
     /// The client's channel key (`/SET@/a/*`), echoed in every event.
     pub channel: Arc<str>,
+    /// The mask text (the channel without its `/ACTION@` prefix), re-authorized when
+    /// permissions change.
+    pub mask: Arc<str>,
     /// Deliver the posted fields (not the merged record) for merge writes.
     pub merge: bool,
     /// Depth of a trailing `**`, echoed as `_meta.depth`.
@@ -170,6 +173,17 @@ impl PubSub {
             }
         }
         (results, delivered_to)
+    }
+
+    /// Drops the subscriptions of `session_id` whose mask `keep` refuses; returns their
+    /// channels.
+    pub fn retain_session(&self, session_id: &str, keep: impl Fn(&str) -> bool) -> Vec<Arc<str>> {
+        let mut index = self.index();
+        let doomed = index.ids_where(|s| s.session.id == session_id && !keep(&s.mask));
+        doomed
+            .into_iter()
+            .filter_map(|id| index.remove(id).map(|s| s.channel))
+            .collect()
     }
 
     /// Removes every subscription whose session is closed; returns how many.

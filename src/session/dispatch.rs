@@ -15,7 +15,7 @@ impl Session {
                 Map::new(),
                 false,
             ))),
-            "login" => self.login(&request),
+            "login" => self.login(&request).await,
             action if !self.logged_in && self.ctx.secure => Err(Error::Unauthorized(format!(
                 "please log in before sending {action} requests"
             ))),
@@ -26,9 +26,13 @@ impl Session {
             "on" => self.on(&request).await,
             "off" => self.off(&request),
             "ack" => self.ack(&request),
-            "revoke-token" | "disconnect-child-sessions" | "disconnect" => Ok(Some(
-                self.reply(&request).ok(Value::Null, Map::new(), false),
-            )),
+            "revoke-token" => self.revoke_token(&request).await,
+            "disconnect-child-sessions" => self.disconnect_children(&request),
+            "disconnect" => Ok(Some(self.reply(&request).ok(
+                Value::Null,
+                Map::new(),
+                false,
+            ))),
             other => Err(Error::bad_input(format!("unknown action: {other}"))),
         };
         match result {
@@ -73,44 +77,6 @@ impl Session {
             "version": HAPPN_COMPAT_VERSION,
             "server": concat!("happn-cluster-rs/", env!("CARGO_PKG_VERSION")),
         })
-    }
-
-    fn login(&mut self, request: &Request) -> HandlerResult {
-        let data = match &request.data {
-            Value::Object(map) => map,
-            Value::Null => &Map::new(),
-            _ => return Err(Error::bad_input("login data must be an object")),
-        };
-        if self.ctx.secure {
-            return Err(Error::Unsupported(
-                "this node is secure but user authentication is not available in this build".into(),
-            ));
-        }
-        let username = data
-            .get("username")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        let info = match data.get("info") {
-            Some(Value::Object(info)) => Value::Object(info.clone()),
-            None | Some(Value::Null) => json!({}),
-            Some(other) => json!({"data": other}),
-        };
-        let is_peer = info.get("clusterName").is_some_and(|c| !c.is_null());
-        self.handle.set_peer(is_peer);
-        self.username = username;
-        self.login_info = info;
-        self.logged_in = true;
-        let session = json!({
-            "id": self.handle.id,
-            "protocol": self.protocol.as_deref().unwrap_or(PROTOCOL),
-            "happn": {"name": self.ctx.name, "secure": self.ctx.secure},
-            "info": self.login_info,
-            "type": 1,
-            "timestamp": happn_cluster_sdk::now_millis(),
-            "user": self.username.as_ref().map(|u| json!({"username": u})),
-            "address": self.info.remote.map(|r| json!({"ip": r.ip().to_string(), "port": r.port()})),
-        });
-        Ok(Some(self.reply(request).ok(session, Map::new(), false)))
     }
 
     fn ack(&mut self, request: &Request) -> HandlerResult {

@@ -1,8 +1,8 @@
 //! The shared handle of one client session: how others (the publisher, admin code, shutdown)
 //! reach it.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use happn_cluster_sdk::{Outbound, Termination, Terminator};
 use tokio::sync::mpsc;
@@ -10,6 +10,26 @@ use tokio::sync::mpsc::error::TrySendError;
 
 use crate::metrics::Metrics;
 use crate::protocol::system_frame;
+use crate::security::PermissionSet;
+
+/// Who a session is logged in as (secure nodes).
+#[derive(Debug, Clone)]
+pub struct SessionAuth {
+    /// The user.
+    pub username: String,
+    /// The user's stable id, when the store has one.
+    pub user_id: Option<String>,
+    /// The user's groups.
+    pub groups: Vec<String>,
+    /// What the session may do.
+    pub permissions: Arc<PermissionSet>,
+    /// The session's token.
+    pub token: String,
+    /// The token's session family id.
+    pub sid: String,
+    /// When the token expires (ms since epoch).
+    pub expires_at: Option<i64>,
+}
 
 /// One connected session as seen from outside its own task.
 #[derive(Debug)]
@@ -20,6 +40,9 @@ pub struct SessionHandle {
     terminator: Terminator,
     closed: AtomicBool,
     peer: AtomicBool,
+    closing_itself: AtomicBool,
+    auth: RwLock<Option<Arc<SessionAuth>>>,
+    last_activity: AtomicI64,
     metrics: Arc<Metrics>,
 }
 
@@ -37,8 +60,38 @@ impl SessionHandle {
             terminator,
             closed: AtomicBool::new(false),
             peer: AtomicBool::new(false),
+            closing_itself: AtomicBool::new(false),
+            auth: RwLock::new(None),
+            last_activity: AtomicI64::new(happn_cluster_sdk::now_millis()),
             metrics,
         }
+    }
+
+    /// The session's login, if any.
+    pub fn auth(&self) -> Option<Arc<SessionAuth>> {
+        self.auth.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Replaces the session's login (at login, and when the security directory changes).
+    pub fn set_auth(&self, auth: Option<Arc<SessionAuth>>) {
+        *self.auth.write().unwrap_or_else(|p| p.into_inner()) = auth;
+    }
+
+    /// Records activity now; returns the previous activity time.
+    pub fn touch(&self) -> i64 {
+        self.last_activity
+            .swap(happn_cluster_sdk::now_millis(), Ordering::AcqRel)
+    }
+
+    /// Marks the session as ending itself (it answers its own revoke request before closing,
+    /// so revocation fan-out must not cut it off first).
+    pub fn set_closing_itself(&self) {
+        self.closing_itself.store(true, Ordering::Release);
+    }
+
+    /// True once the session is ending itself.
+    pub fn is_closing_itself(&self) -> bool {
+        self.closing_itself.load(Ordering::Acquire)
     }
 
     /// Queues a frame. A full queue means the client is not reading: it is disconnected

@@ -1,12 +1,13 @@
 //! One client connection: decode each frame, dispatch it, reply; keep the session's
 //! subscriptions; clean up when it ends.
 
+mod auth;
 mod dispatch;
 mod handle;
 mod subscribe;
 mod write;
 
-pub use handle::SessionHandle;
+pub use handle::{SessionAuth, SessionHandle};
 
 use std::collections::HashMap;
 use std::sync::Arc;

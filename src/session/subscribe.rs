@@ -7,6 +7,7 @@ use super::{HandlerResult, Session};
 use crate::path::{self, EventFilter, Mask, mask::DEFAULT_DEPTH};
 use crate::protocol::Request;
 use crate::pubsub::Subscription;
+use crate::security::{Action, is_system_path};
 
 /// Splits a channel key (`/SET@/a/*`, `/ALL@*`) into its event filter and mask text.
 /// A bare path (no `@`) subscribes to all events.
@@ -43,6 +44,10 @@ impl Session {
             };
         }
         path::validate(mask_text, true).map_err(|e| Error::bad_input(e.to_string()))?;
+        if is_system_path(&path::normalise(mask_text)) {
+            return Err(Error::Forbidden("the /_SYSTEM tree is reserved".into()));
+        }
+        self.authorize(Action::On, mask_text)?;
         let depth = match request.options.get("depth") {
             None | Some(Value::Null) => DEFAULT_DEPTH,
             Some(v) => v
@@ -63,6 +68,7 @@ impl Session {
         let subscription = Subscription {
             session: self.handle.clone(),
             channel: channel.into(),
+            mask: mask_text.into(),
             merge: request.flag("merge"),
             depth: mask.globstar_depth(),
         };
@@ -99,7 +105,7 @@ impl Session {
             .await?;
         Ok(records
             .iter()
-            .filter(|r| mask.matches(&r.path))
+            .filter(|r| mask.matches(&r.path) && !is_system_path(&r.path))
             .map(|r| r.to_client_json())
             .collect())
     }

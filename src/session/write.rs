@@ -10,6 +10,32 @@ use super::{HandlerResult, Session};
 use crate::path::{self, EventKind};
 use crate::protocol::{Consistency, Request, publication_ack_frame};
 use crate::pubsub::{Origin, Publication, PublishResults};
+use crate::security::{Action, is_system_path};
+
+fn reserved() -> Error {
+    Error::Forbidden("the /_SYSTEM tree is reserved".into())
+}
+
+/// True if a wildcard query could address records under `/_SYSTEM`.
+fn may_reach_system(query: &PathQuery) -> bool {
+    match query {
+        PathQuery::Exact(path) => is_system_path(path),
+        PathQuery::Wildcard(pattern) => {
+            let prefix = pattern.literal_prefix();
+            "/_SYSTEM/".starts_with(prefix) || prefix.starts_with("/_SYSTEM")
+        }
+    }
+}
+
+/// Adds "not under /_SYSTEM" to the client's criteria.
+fn exclude_system(params: &mut serde_json::Map<String, Value>) {
+    let exclusion = json!({"_meta.path": {"$not": {"$regex": "^/_SYSTEM(/|$)"}}});
+    let combined = match params.remove("criteria") {
+        None | Some(Value::Null) => exclusion,
+        Some(criteria) => json!({"$and": [criteria, exclusion]}),
+    };
+    params.insert("criteria".into(), combined);
+}
 
 /// What a write stored, for the reply and the event.
 struct Written {
@@ -135,15 +161,22 @@ impl Session {
     pub(super) async fn get(&mut self, request: &Request) -> HandlerResult {
         let raw_path = request.require_path().map_err(Error::bad_input)?;
         let path = path::normalise(raw_path).into_owned();
-        let params = Value::Object(request.options.clone());
-        let options = FindOptions::from_params(Some(&params))?;
+        let query = PathQuery::parse(&path);
+        if is_system_path(&path) {
+            return Err(reserved());
+        }
+        self.authorize(Action::Get, &path)?;
+        let mut params = request.options.clone();
+        if may_reach_system(&query) {
+            exclude_system(&mut params);
+        }
+        let options = FindOptions::from_params(Some(&Value::Object(params)))?;
         let path_only = request.flag("path_only")
             || request
                 .options
                 .get("options")
                 .and_then(|o| o.get("path_only"))
                 .is_some_and(|v| v == &Value::Bool(true));
-        let query = PathQuery::parse(&path);
         let records = self.ctx.data.get(&query, &options).await?;
         let reply = self.reply(request);
         let shape = |record: &Record| {

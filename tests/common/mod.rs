@@ -28,7 +28,48 @@ pub fn test_config() -> Config {
         ..DatastoreConfig::default()
     }];
     config.services.session.config.ping_interval = Millis(25_000);
+    // Cheap hashing keeps tests fast; production keeps happn's 10000 iterations.
+    config.services.security.config.pbkdf2_iterations = 64;
     config
+}
+
+/// A secure test node with two groups and two users:
+/// `reader` (group `readers`: get+on `/shared/*`, prohibit get `/shared/secret/*`) and
+/// `writer` (group `writers`: everything on `/shared/*`, set on `/inbox/*`).
+pub fn secure_config() -> Config {
+    let mut config = test_config();
+    config.secure = true;
+    let security: happn_cluster::config::SecurityConfig =
+        serde_json::from_value(serde_json::json!({
+            "adminUser": {"password": "admin-pass"},
+            "pbkdf2Iterations": 64,
+            "groups": [
+                {"name": "readers", "permissions": {
+                    "/shared/*": {"actions": ["get", "on"]},
+                    "/shared/secret/*": {"prohibit": ["get", "on"]}
+                }},
+                {"name": "writers", "permissions": {
+                    "/shared/*": {"actions": ["*"]},
+                    "/inbox/*": {"actions": ["set"]}
+                }}
+            ],
+            "users": [
+                {"username": "reader", "password": "reader-pass", "groups": ["readers"]},
+                {"username": "writer", "password": "writer-pass", "groups": ["writers"]}
+            ]
+        }))
+        .expect("valid security config");
+    config.services.security.config = security;
+    config
+}
+
+/// A client logged in with username and password.
+pub async fn login(
+    node: &Node,
+    username: &str,
+    password: &str,
+) -> happn_cluster::sdk::Result<Client> {
+    Client::connect(ClientOptions::new(url(node)).credentials(username, password)).await
 }
 
 /// Starts a node with [`test_config`].

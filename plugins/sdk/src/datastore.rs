@@ -15,6 +15,9 @@ pub struct UpsertOptions {
     pub merge: bool,
     /// Username recorded as `modifiedBy` (secure nodes).
     pub modified_by: Option<String>,
+    /// Only create: when a record exists, leave it untouched and return it. Lets several
+    /// nodes race to initialise one record (secrets, the admin user) without clobbering.
+    pub if_absent: bool,
 }
 
 /// Filters and shapes a `find`.

@@ -33,7 +33,9 @@ pub use discovery::{Discovery, Member};
 pub use error::{Error, Result};
 pub use pathquery::{PathQuery, WildcardPattern};
 pub use record::{Record, now_millis, wrap_data};
-pub use registry::{AuthPlugin, DatastorePlugin, DiscoveryPlugin, Plugin, TransportPlugin};
+pub use registry::{
+    AuthPlugin, BuildContext, DatastorePlugin, DiscoveryPlugin, Plugin, TransportPlugin,
+};
 pub use transport::{
     Connection, ConnectionInfo, Host, HttpRequest, HttpResponse, Inbound, Outbound, ServeOptions,
     Termination, Terminator, Transport,

@@ -13,7 +13,7 @@ use crate::datastore::{Datastore, FindOptions, UpsertOptions};
 use crate::error::{Error, Result};
 use crate::pathquery::PathQuery;
 use crate::record::{Record, add_numbers, now_millis};
-use crate::registry::DatastorePlugin;
+use crate::registry::{BuildContext, DatastorePlugin};
 
 /// An in-process datastore (data is lost when the process stops).
 #[derive(Debug, Default)]
@@ -78,6 +78,7 @@ impl Datastore for MemoryDatastore {
         let now = now_millis();
         let mut records = self.write()?;
         let record = match records.get_mut(path) {
+            Some(existing) if options.if_absent => existing.clone(),
             Some(existing) => {
                 if options.merge {
                     existing.data.extend(data);
@@ -174,7 +175,10 @@ impl Datastore for MemoryDatastore {
     }
 }
 
-fn build(settings: Value) -> futures_util::future::BoxFuture<'static, Result<Arc<dyn Datastore>>> {
+fn build(
+    context: BuildContext,
+) -> futures_util::future::BoxFuture<'static, Result<Arc<dyn Datastore>>> {
+    let settings = context.settings;
     async move {
         match &settings {
             Value::Null => {}

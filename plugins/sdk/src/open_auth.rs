@@ -5,11 +5,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures_util::FutureExt;
-use serde_json::Value;
 
 use crate::auth::{Auth, Credentials, Identity};
 use crate::error::{Error, Result};
-use crate::registry::AuthPlugin;
+use crate::registry::{AuthPlugin, BuildContext};
 
 /// Accepts every login (for `secure: false` nodes).
 #[derive(Debug, Default)]
@@ -29,7 +28,8 @@ impl Auth for OpenAuth {
     }
 }
 
-fn build(settings: Value) -> futures_util::future::BoxFuture<'static, Result<Arc<dyn Auth>>> {
+fn build(context: BuildContext) -> futures_util::future::BoxFuture<'static, Result<Arc<dyn Auth>>> {
+    let settings = context.settings;
     async move {
         if !(settings.is_null() || settings.as_object().is_some_and(|m| m.is_empty())) {
             return Err(Error::bad_input("the open auth plugin takes no settings"));

@@ -24,8 +24,37 @@ use crate::discovery::Discovery;
 use crate::error::Result;
 use crate::transport::Transport;
 
-/// Builds a plugin instance from its JSON settings.
-pub type Builder<T> = fn(Value) -> BoxFuture<'static, Result<Arc<T>>>;
+/// What a plugin is built from.
+#[derive(Clone, Default)]
+pub struct BuildContext {
+    /// The plugin's settings from config (`null` when none were given).
+    pub settings: Value,
+    /// The datastore holding `/_SYSTEM` records, for plugins that keep state there (auth,
+    /// discovery). `None` when building datastores themselves.
+    pub datastore: Option<Arc<dyn Datastore>>,
+}
+
+impl BuildContext {
+    /// A context with only settings.
+    pub fn settings(settings: Value) -> Self {
+        BuildContext {
+            settings,
+            datastore: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for BuildContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuildContext")
+            .field("settings", &self.settings)
+            .field("datastore", &self.datastore.as_ref().map(|d| d.provider()))
+            .finish()
+    }
+}
+
+/// Builds a plugin instance from its context.
+pub type Builder<T> = fn(BuildContext) -> BoxFuture<'static, Result<Arc<T>>>;
 
 /// Describes one plugin of kind `T` (a trait object type).
 pub struct Plugin<T: ?Sized + 'static> {

@@ -5,11 +5,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures_util::FutureExt;
 use serde::Deserialize;
-use serde_json::Value;
 
 use crate::discovery::{Discovery, Member};
 use crate::error::{Error, Result};
-use crate::registry::DiscoveryPlugin;
+use crate::registry::{BuildContext, DiscoveryPlugin};
 
 /// Settings of the `static` discovery plugin.
 #[derive(Debug, Clone, Deserialize)]
@@ -47,7 +46,10 @@ impl Discovery for StaticDiscovery {
     }
 }
 
-fn build(settings: Value) -> futures_util::future::BoxFuture<'static, Result<Arc<dyn Discovery>>> {
+fn build(
+    context: BuildContext,
+) -> futures_util::future::BoxFuture<'static, Result<Arc<dyn Discovery>>> {
+    let settings = context.settings;
     async move {
         let settings: StaticDiscoverySettings = serde_json::from_value(settings)
             .map_err(|e| Error::bad_input(format!("static discovery settings: {e}")))?;

@@ -21,9 +21,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures_util::FutureExt;
 use happn_cluster_sdk::{
-    Connection, ConnectionInfo, Error, Host, Result, ServeOptions, Transport, TransportPlugin,
+    BuildContext, Connection, ConnectionInfo, Error, Host, Result, ServeOptions, Transport,
+    TransportPlugin,
 };
-use serde_json::Value;
 use tokio::sync::watch;
 
 pub use connection::Role;
@@ -92,7 +92,10 @@ pub fn to_ws_url(url: &str) -> Result<String> {
     Ok(format!("{scheme}://{authority}{path}"))
 }
 
-fn build(settings: Value) -> futures_util::future::BoxFuture<'static, Result<Arc<dyn Transport>>> {
+fn build(
+    context: BuildContext,
+) -> futures_util::future::BoxFuture<'static, Result<Arc<dyn Transport>>> {
+    let settings = context.settings;
     async move {
         if !(settings.is_null() || settings.as_object().is_some_and(|m| m.is_empty())) {
             return Err(Error::bad_input(

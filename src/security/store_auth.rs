@@ -1,0 +1,107 @@
+//! `store`: the built-in `Auth` plugin. Users live in the datastore under
+//! `/_SYSTEM/_SECURITY/_USER/`, passwords as PBKDF2 hashes in happn's format.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures_util::FutureExt;
+use happn_cluster_sdk::{
+    Auth, AuthPlugin, BuildContext, Credentials, Datastore, Error, FindOptions, Identity,
+    PathQuery, Result,
+};
+
+use super::hash::verify_password;
+use super::model::{StoredUser, user_path};
+
+/// Verifies usernames and passwords against the stored users.
+pub struct StoreAuth {
+    store: Arc<dyn Datastore>,
+}
+
+impl StoreAuth {
+    /// Reads users from `store`.
+    pub fn new(store: Arc<dyn Datastore>) -> Self {
+        StoreAuth { store }
+    }
+}
+
+/// Loads a stored user and its group names.
+pub async fn load_user(
+    store: &dyn Datastore,
+    username: &str,
+) -> Result<Option<(StoredUser, Vec<String>)>> {
+    let Some(record) = store.find_one(&user_path(username)).await? else {
+        return Ok(None);
+    };
+    let user: StoredUser = serde_json::from_value(serde_json::Value::Object(record.data))
+        .map_err(|e| Error::internal(format!("corrupt user record {username}: {e}")))?;
+    let prefix = format!("{}/_USER_GROUP/", user_path(username));
+    let links = store
+        .find(
+            &PathQuery::parse(&format!("{prefix}*")),
+            &FindOptions::default(),
+        )
+        .await?;
+    let groups = links
+        .iter()
+        .filter_map(|r| r.path.strip_prefix(&prefix))
+        .filter(|g| !g.contains('/'))
+        .map(str::to_string)
+        .collect();
+    Ok(Some((user, groups)))
+}
+
+#[async_trait]
+impl Auth for StoreAuth {
+    async fn verify(&self, credentials: &Credentials) -> Result<Identity> {
+        let Credentials::Password { username, password } = credentials else {
+            return Err(Error::Unauthorized("Invalid credentials".into()));
+        };
+        let Some((user, groups)) = load_user(self.store.as_ref(), username).await? else {
+            return Err(Error::Unauthorized("Invalid credentials".into()));
+        };
+        // Verification is CPU-heavy: keep it off the async workers.
+        let (password, hash) = (password.clone(), user.password.clone());
+        let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+            .await
+            .unwrap_or(false);
+        if !ok {
+            return Err(Error::Unauthorized("Invalid credentials".into()));
+        }
+        Ok(Identity {
+            username: user.username,
+            user_id: Some(user.userid),
+            groups,
+            custom_data: user.custom_data,
+        })
+    }
+}
+
+fn build(context: BuildContext) -> futures_util::future::BoxFuture<'static, Result<Arc<dyn Auth>>> {
+    async move {
+        if !(context.settings.is_null()
+            || context.settings.as_object().is_some_and(|m| m.is_empty()))
+        {
+            return Err(Error::bad_input("the store auth plugin takes no settings"));
+        }
+        let store = match context.datastore {
+            Some(store) => store,
+            // Standalone (registry walk): an empty in-memory directory.
+            None => {
+                Arc::new(happn_cluster_sdk::memory::MemoryDatastore::new()) as Arc<dyn Datastore>
+            }
+        };
+        Ok(Arc::new(StoreAuth::new(store)) as Arc<dyn Auth>)
+    }
+    .boxed()
+}
+
+inventory::submit! {
+    AuthPlugin {
+        name: "store",
+        aliases: &["builtin"],
+        description: "Users, groups and PBKDF2 password hashes stored in the datastore under /_SYSTEM/_SECURITY (the default).",
+        example: "{}",
+        build,
+    }
+}

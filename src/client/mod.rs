@@ -485,6 +485,28 @@ impl Client {
         self.state().listeners.len()
     }
 
+    /// The session token from login (secure nodes).
+    pub fn token(&self) -> Option<String> {
+        self.state()
+            .session
+            .as_ref()
+            .and_then(|s| s.get("token"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    }
+
+    /// Logs out: revokes the session's token (ending every session created from it) and
+    /// closes the connection.
+    pub async fn logout(&self) -> Result<()> {
+        self.state().closed_by_user = true;
+        let result = self
+            .request("revoke-token", None, Value::Null, None)
+            .await
+            .map(|_| ());
+        self.disconnect().await;
+        result
+    }
+
     /// Closes the connection for good (no reconnect).
     pub async fn disconnect(&self) {
         let outbound = {

@@ -6,8 +6,16 @@ use serde_json::json;
 use crate::node::NodeContext;
 use crate::protocol::HAPPN_COMPAT_VERSION;
 
-/// Answers `/ping`, `/version`, `/health` and `/metrics`; everything else is 404.
+mod auth;
+
+/// Answers `/ping`, `/version`, `/health`, `/metrics`, `/auth/login` and `/auth/session`;
+/// everything else is 404.
 pub async fn route(ctx: &NodeContext, request: HttpRequest) -> HttpResponse {
+    match request.path.as_str() {
+        "/auth/login" => return auth::login(ctx, &request).await,
+        "/auth/session" => return auth::session(ctx, &request).await,
+        _ => {}
+    }
     if request.method != "GET" && request.method != "HEAD" {
         return HttpResponse::text(405, "method not allowed");
     }

@@ -105,13 +105,19 @@ impl Session {
         };
         let now = now_millis();
         if auth.expires_at.is_some_and(|exp| now >= exp) {
-            self.handle.terminate("token-expired", false);
+            *self
+                .end_after_reply
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some("token-expired");
             return Err(Error::Unauthorized("expired session token".into()));
         }
         if let Some(threshold) = self.ctx.inactivity_threshold {
             let last = self.handle.touch();
             if now - last > threshold {
-                self.handle.terminate("inactivity-threshold", false);
+                *self
+                    .end_after_reply
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some("inactivity-threshold");
                 return Err(Error::Unauthorized(
                     "session inactivity threshold reached".into(),
                 ));

@@ -44,6 +44,14 @@ impl Session {
                 self.send(frame);
             }
         }
+        let end = self
+            .end_after_reply
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(reason) = end {
+            self.handle.disconnect_after_queue(reason, false);
+        }
     }
 
     /// The reply builder for a request of this session.

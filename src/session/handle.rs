@@ -134,10 +134,27 @@ impl SessionHandle {
         });
     }
 
-    /// Closes after the frames already queued (used after a final reply).
+    /// Closes after the frames already queued (used after a final reply). A full queue
+    /// means the peer is not reading: it is terminated instead.
     pub fn close_after_queue(&self, reconnect: bool) {
-        if !self.closed.swap(true, Ordering::AcqRel) {
-            let _ = self.outbound.try_send(Outbound::Close { reconnect });
+        if self.is_closed() {
+            return;
+        }
+        match self.outbound.try_send(Outbound::Close { reconnect }) {
+            Ok(()) => self.closed.store(true, Ordering::Release),
+            Err(_) => self.terminate("closing", reconnect),
+        }
+    }
+
+    /// Queues `server-side-disconnect {reason}` after the frames already queued, then closes.
+    pub fn disconnect_after_queue(&self, reason: &str, reconnect: bool) {
+        let notice: Arc<str> = system_frame(
+            "server-side-disconnect",
+            serde_json::json!({"reason": reason}),
+        )
+        .into();
+        if self.send(notice) {
+            self.close_after_queue(reconnect);
         }
     }
 

@@ -31,6 +31,8 @@ pub(crate) struct Session {
     /// Subscription reference → index ids (one reference per `on`).
     subscriptions: HashMap<String, SubId>,
     next_reference: u64,
+    /// Set when the current request must end the session once its reply is queued.
+    end_after_reply: std::sync::Mutex<Option<&'static str>>,
 }
 
 /// Runs a session until its connection ends.
@@ -64,6 +66,7 @@ pub(crate) async fn run(ctx: Arc<NodeContext>, connection: Connection) {
         login_info: Value::Null,
         subscriptions: HashMap::new(),
         next_reference: 1,
+        end_after_reply: std::sync::Mutex::new(None),
     };
     let reason = loop {
         match inbound.recv().await {

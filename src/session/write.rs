@@ -52,6 +52,10 @@ impl Session {
         let raw_path = request.require_path().map_err(Error::bad_input)?;
         path::validate(raw_path, false).map_err(|e| Error::bad_input(e.to_string()))?;
         let path = path::normalise(raw_path).into_owned();
+        if is_system_path(&path) {
+            return Err(reserved());
+        }
+        self.authorize(Action::Set, &path)?;
         let consistency = Consistency::from_option(request.options.get("consistency"))
             .map_err(Error::bad_input)?;
         let by = self.username.as_deref().filter(|_| self.ctx.secure);
@@ -126,9 +130,26 @@ impl Session {
         let raw_path = request.require_path().map_err(Error::bad_input)?;
         path::validate(raw_path, true).map_err(|e| Error::bad_input(e.to_string()))?;
         let path = path::normalise(raw_path).into_owned();
+        let query = PathQuery::parse(&path);
+        if is_system_path(&path) {
+            return Err(reserved());
+        }
+        self.authorize(Action::Remove, &path)?;
         let consistency = Consistency::from_option(request.options.get("consistency"))
             .map_err(Error::bad_input)?;
-        let removed = self.ctx.data.remove(&PathQuery::parse(&path)).await?;
+        let removed = if may_reach_system(&query) {
+            // Never let a broad wildcard delete reserved records: remove the rest one by one.
+            let mut params = serde_json::Map::new();
+            exclude_system(&mut params);
+            let options = FindOptions::from_params(Some(&Value::Object(params)))?;
+            let mut removed = 0;
+            for record in self.ctx.data.get(&query, &options).await? {
+                removed += self.ctx.data.remove(&PathQuery::Exact(record.path)).await?;
+            }
+            removed
+        } else {
+            self.ctx.data.remove(&query).await?
+        };
         let mut meta = Map::new();
         meta.insert("timestamp".into(), happn_cluster_sdk::now_millis().into());
         meta.insert("path".into(), path.clone().into());
@@ -204,13 +225,17 @@ impl Session {
     pub(super) async fn count(&mut self, request: &Request) -> HandlerResult {
         let raw_path = request.require_path().map_err(Error::bad_input)?;
         let path = path::normalise(raw_path).into_owned();
-        let params = Value::Object(request.options.clone());
-        let options = FindOptions::from_params(Some(&params))?;
-        let n = self
-            .ctx
-            .data
-            .count(&PathQuery::parse(&path), &options)
-            .await?;
+        let query = PathQuery::parse(&path);
+        if is_system_path(&path) {
+            return Err(reserved());
+        }
+        self.authorize(Action::Get, &path)?;
+        let mut params = request.options.clone();
+        if may_reach_system(&query) {
+            exclude_system(&mut params);
+        }
+        let options = FindOptions::from_params(Some(&Value::Object(params)))?;
+        let n = self.ctx.data.count(&query, &options).await?;
         Ok(Some(self.reply(request).ok(
             json!({"value": n}),
             Map::new(),

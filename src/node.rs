@@ -291,7 +291,7 @@ impl Node {
     /// reconnect elsewhere), wait up to `grace` for sessions to finish, close datastores.
     pub async fn shutdown(mut self, grace: Duration) {
         let _ = self.shutdown_tx.send(true);
-        let _ = self.ctx.accepting.send(false);
+        self.ctx.accepting.send_replace(false);
         for session in self.ctx.sessions() {
             session.terminate("server-shutdown", true);
         }

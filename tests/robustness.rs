@@ -248,3 +248,25 @@ async fn http_get(url: &str) -> (u16, String) {
         .unwrap_or_default();
     (status, body)
 }
+
+#[tokio::test]
+async fn a_peer_close_is_answered_and_the_connection_released() {
+    let node = start_node().await;
+    for _ in 0..3 {
+        let mut peer = RawPeer::connect(&node).await;
+        peer.handshake().await;
+        peer.ws.send(Message::Close(None)).await.unwrap();
+        // The server completes the close handshake and drops the socket promptly.
+        let ended = tokio::time::timeout(Duration::from_secs(3), async {
+            loop {
+                match futures_util::StreamExt::next(&mut peer.ws).await {
+                    None | Some(Err(_)) => break,
+                    Some(Ok(_)) => continue,
+                }
+            }
+        })
+        .await;
+        assert!(ended.is_ok(), "server released the connection");
+    }
+    assert!(eventually(|| node.context().sessions().is_empty()).await);
+}

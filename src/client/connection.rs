@@ -1,7 +1,7 @@
 //! Establishing the connection (dial + handshake), the reader task that routes replies,
 //! events and acks, and reconnection.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -9,7 +9,7 @@ use happn_cluster_sdk::{Inbound, Result, ServeOptions, Transport};
 use happn_transport_websocket::WebSocketTransport;
 use serde_json::{Map, Value, json};
 
-use super::{Client, Event, Sink, Status};
+use super::{Client, Event, Inner, Sink, Status};
 
 /// Dials, starts the reader, and runs the handshake (configure-session, describe, login).
 pub(super) fn establish(client: &Client) -> BoxFuture<'_, Result<()>> {
@@ -26,15 +26,43 @@ async fn establish_inner(client: &Client) -> Result<()> {
         dead_after: Duration::from_secs(60),
     };
     let connection = WebSocketTransport.dial(&options.url, &serve).await?;
-    {
+    let generation = {
         let mut state = client.state();
+        state.generation += 1;
         state.outbound = Some(connection.outbound.clone());
+        state.terminator = Some(connection.terminator.clone());
         state.session = None;
-    }
-    let reader = client.clone();
+        state.generation
+    };
+    let reader = Arc::downgrade(&client.inner);
     let inbound = connection.inbound;
-    tokio::spawn(async move { read_loop(reader, inbound).await });
+    tokio::spawn(async move { read_loop(reader, inbound, generation).await });
+    match handshake(client).await {
+        Ok(()) => {
+            let _ = client.inner.status.send_replace(Status::Active);
+            Ok(())
+        }
+        Err(e) => {
+            // Close this attempt's connection; its reader will not touch later ones.
+            let outbound = {
+                let mut state = client.state();
+                if state.generation == generation {
+                    state.terminator = None;
+                    state.outbound.take()
+                } else {
+                    None
+                }
+            };
+            if let Some(outbound) = outbound {
+                let _ = outbound.try_send(happn_cluster_sdk::Outbound::Close { reconnect: false });
+            }
+            Err(e)
+        }
+    }
+}
 
+async fn handshake(client: &Client) -> Result<()> {
+    let options = &client.inner.options;
     client
         .request(
             "configure-session",
@@ -60,13 +88,20 @@ async fn establish_inner(client: &Client) -> Result<()> {
         .request("login", None, Value::Object(login), None)
         .await?;
     client.state().session = reply.get("data").cloned();
-    let _ = client.inner.status.send_replace(Status::Active);
     Ok(())
 }
 
-async fn read_loop(client: Client, mut inbound: tokio::sync::mpsc::Receiver<Inbound>) {
+async fn read_loop(
+    weak: Weak<Inner>,
+    mut inbound: tokio::sync::mpsc::Receiver<Inbound>,
+    generation: u64,
+) {
     let reason = loop {
-        match inbound.recv().await {
+        let message = inbound.recv().await;
+        // Every user handle is gone: let the connection close.
+        let Some(inner) = weak.upgrade() else { return };
+        let client = Client { inner };
+        match message {
             Some(Inbound::Text(text)) => route(&client, &text),
             Some(Inbound::Oversized { size, .. }) => {
                 tracing::warn!(size, "dropped an oversized frame from the server");
@@ -77,9 +112,16 @@ async fn read_loop(client: Client, mut inbound: tokio::sync::mpsc::Receiver<Inbo
         }
     };
     tracing::debug!(%reason, "client connection ended");
+    let Some(inner) = weak.upgrade() else { return };
+    let client = Client { inner };
     let (reconnect, pending) = {
         let mut state = client.state();
+        if state.generation != generation {
+            // A newer connection has replaced this one: nothing of ours to clean up.
+            return;
+        }
         state.outbound = None;
+        state.terminator = None;
         let pending: Vec<_> = state.pending.drain().collect();
         state.acks.clear();
         let reconnect = client.inner.options.reconnect
@@ -93,16 +135,18 @@ async fn read_loop(client: Client, mut inbound: tokio::sync::mpsc::Receiver<Inbo
         return;
     }
     let _ = client.inner.status.send_replace(Status::Reconnecting);
-    tokio::spawn(reconnect_loop(client));
+    tokio::spawn(reconnect_loop(Arc::downgrade(&client.inner)));
 }
 
-async fn reconnect_loop(client: Client) {
+async fn reconnect_loop(weak: Weak<Inner>) {
     let mut delay = Duration::from_millis(100);
     loop {
+        tokio::time::sleep(delay).await;
+        let Some(inner) = weak.upgrade() else { return };
+        let client = Client { inner };
         if client.state().closed_by_user {
             return;
         }
-        tokio::time::sleep(delay).await;
         match establish(&client).await {
             Ok(()) => {
                 resubscribe(&client).await;

@@ -80,6 +80,9 @@ struct Listener {
 #[derive(Default)]
 struct State {
     outbound: Option<mpsc::Sender<Outbound>>,
+    terminator: Option<happn_cluster_sdk::Terminator>,
+    /// Which connection attempt is current (a stale reader must not clean up a newer one).
+    generation: u64,
     session: Option<Value>,
     pending: HashMap<String, oneshot::Sender<Value>>,
     acks: HashMap<String, oneshot::Sender<Value>>,
@@ -206,13 +209,19 @@ impl Client {
             frame.insert("options".into(), Value::Object(options));
         }
         let text: Arc<str> = Value::Object(frame).to_string().into();
-        if outbound.send(Outbound::Text(text)).await.is_err() {
-            self.state().pending.remove(&event_id.to_string());
-            return Err(Error::unavailable("connection closed"));
-        }
-        let reply = match tokio::time::timeout(self.inner.options.call_timeout, rx).await {
+        let exchange = async {
+            if outbound.send(Outbound::Text(text)).await.is_err() {
+                return Err(Error::unavailable("connection closed"));
+            }
+            rx.await
+                .map_err(|_| Error::unavailable("connection lost before the reply"))
+        };
+        let reply = match tokio::time::timeout(self.inner.options.call_timeout, exchange).await {
             Ok(Ok(reply)) => reply,
-            Ok(Err(_)) => return Err(Error::unavailable("connection lost before the reply")),
+            Ok(Err(e)) => {
+                self.state().pending.remove(&event_id.to_string());
+                return Err(e);
+            }
             Err(_) => {
                 self.state().pending.remove(&event_id.to_string());
                 return Err(Error::Timeout(format!(
@@ -293,17 +302,24 @@ impl Client {
         wait_ack: bool,
     ) -> Result<Written> {
         let event_id = self.inner.next_event_id.fetch_add(1, Ordering::Relaxed);
+        let ack_id = format!("{}-{event_id}", self.session_id().unwrap_or_default());
         let ack = if wait_ack {
             let (tx, rx) = oneshot::channel();
-            let id = format!("{}-{event_id}", self.session_id().unwrap_or_default());
-            self.state().acks.insert(id, tx);
+            self.state().acks.insert(ack_id.clone(), tx);
             Some(rx)
         } else {
             None
         };
-        let reply = self
+        let reply = match self
             .request_with_id(event_id, action, Some(path), data, Some(options))
-            .await?;
+            .await
+        {
+            Ok(reply) => reply,
+            Err(e) => {
+                self.state().acks.remove(&ack_id);
+                return Err(e);
+            }
+        };
         let publication = match ack {
             None => None,
             Some(rx) => Some(
@@ -321,7 +337,10 @@ impl Client {
                         }
                     }
                     Ok(Err(_)) => Err(Error::unavailable("connection lost")),
-                    Err(_) => Err(Error::Timeout("publish timed out".into())),
+                    Err(_) => {
+                        self.state().acks.remove(&ack_id);
+                        Err(Error::Timeout("publish timed out".into()))
+                    }
                 },
             ),
         };
@@ -515,8 +534,13 @@ impl Client {
             state.outbound.take()
         };
         if let Some(outbound) = outbound {
-            let _ = outbound.send(Outbound::Close { reconnect: false }).await;
+            let _ = tokio::time::timeout(
+                Duration::from_secs(1),
+                outbound.send(Outbound::Close { reconnect: false }),
+            )
+            .await;
         }
+        self.state().terminator = None;
         let _ = self.inner.status.send_replace(Status::Disconnected);
     }
 

@@ -28,28 +28,51 @@ impl AckTracker {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Starts waiting for `expected` acks; replies at once when nobody must ack.
-    pub fn expect(
-        &self,
-        publication_id: String,
-        publisher: Arc<SessionHandle>,
-        event_id: Value,
-        results: PublishResults,
-        expected: u32,
-    ) {
-        if expected == 0 {
-            publisher.send(frame(&publication_id, &event_id, results, 0, None).into());
-            return;
-        }
+    /// Starts tracking a publication before it is delivered, so that an ack racing the
+    /// fan-out is never lost.
+    pub fn start(&self, publication_id: String, publisher: Arc<SessionHandle>, event_id: Value) {
         self.lock().insert(
             publication_id,
             Pending {
                 publisher,
                 event_id,
-                results,
-                expected,
+                results: PublishResults::default(),
+                expected: u32::MAX,
                 acknowledged: 0,
             },
+        );
+    }
+
+    /// Records how many subscribers must ack (those the event reached); completes at once
+    /// when they already have.
+    pub fn settle(&self, publication_id: &str, results: PublishResults) {
+        let done = {
+            let mut pending = self.lock();
+            let Some(entry) = pending.get_mut(publication_id) else {
+                return;
+            };
+            entry.results = results;
+            entry.expected = results.successful;
+            if entry.acknowledged < entry.expected {
+                return;
+            }
+            pending.remove(publication_id)
+        };
+        if let Some(entry) = done {
+            self.complete(publication_id, entry);
+        }
+    }
+
+    fn complete(&self, publication_id: &str, entry: Pending) {
+        entry.publisher.send(
+            frame(
+                publication_id,
+                &entry.event_id,
+                entry.results,
+                entry.acknowledged.min(entry.expected),
+                None,
+            )
+            .into(),
         );
     }
 
@@ -68,16 +91,7 @@ impl AckTracker {
             pending.remove(publication_id)
         };
         if let Some(entry) = done {
-            entry.publisher.send(
-                frame(
-                    publication_id,
-                    &entry.event_id,
-                    entry.results,
-                    entry.acknowledged,
-                    None,
-                )
-                .into(),
-            );
+            self.complete(publication_id, entry);
         }
         true
     }

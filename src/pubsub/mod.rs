@@ -11,6 +11,7 @@ pub use publication::{Origin, Publication};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
+use rustc_hash::FxHashSet;
 use serde::Serialize;
 
 use crate::metrics::Metrics;
@@ -36,7 +37,8 @@ pub struct Subscription {
 
 /// Sees every publication made on this node (the cluster replicator plugs in here).
 pub trait ReplicationSink: Send + Sync + 'static {
-    /// Called after local delivery, in publish order.
+    /// Called after local delivery, in publish order, under the publisher's lock: keep it
+    /// quick (hand the publication to a queue).
     fn publication(&self, publication: &Publication);
 }
 
@@ -110,12 +112,7 @@ impl PubSub {
     /// Delivers a publication made on this node to local subscribers, then hands it to the
     /// replication sink.
     pub fn publish(&self, publication: &Publication) -> (PublishResults, Vec<Arc<SessionHandle>>) {
-        let outcome = self.deliver(publication);
-        let sink = self.sink.read().ok().and_then(|s| s.clone());
-        if let Some(sink) = sink {
-            sink.publication(publication);
-        }
-        outcome
+        self.deliver(publication, true)
     }
 
     /// Delivers a publication that was made on another node to local sessions only (never
@@ -123,27 +120,27 @@ impl PubSub {
     pub fn inject_remote(&self, publication: &Publication) -> PublishResults {
         let mut local = publication.clone();
         local.no_cluster = true;
-        self.deliver(&local).0
+        self.deliver(&local, false).0
     }
 
-    /// Fan-out under the index lock, so every subscriber sees publications in one order.
-    fn deliver(&self, p: &Publication) -> (PublishResults, Vec<Arc<SessionHandle>>) {
+    /// Fan-out under the index lock, so every subscriber (and the replication sink, for
+    /// local publications) sees publications in one order.
+    fn deliver(&self, p: &Publication, local: bool) -> (PublishResults, Vec<Arc<SessionHandle>>) {
         self.metrics.publications.inc();
         let mut results = PublishResults::default();
         let mut delivered_to = Vec::new();
         let index = self.index();
         // (session id, channel) pairs already served: a session subscribed twice on the same
         // channel (e.g. after a client reconnect) gets the event once.
-        let mut seen: Vec<(*const SessionHandle, Arc<str>)> = Vec::new();
+        let mut seen: FxHashSet<(*const SessionHandle, Arc<str>)> = FxHashSet::default();
         let mut encoded: HashMap<(Arc<str>, bool, Option<u32>), Arc<str>> = HashMap::new();
         let mut recipients: Vec<&Subscription> = Vec::new();
         index.for_each_match(&p.path, p.kind, |_, s| recipients.push(s));
         for sub in recipients {
             let key = (Arc::as_ptr(&sub.session), sub.channel.clone());
-            if seen.contains(&key) {
+            if !seen.insert(key) {
                 continue;
             }
-            seen.push(key);
             if p.target_clients
                 .as_ref()
                 .is_some_and(|targets| !targets.iter().any(|t| *t == sub.session.id))
@@ -172,6 +169,13 @@ impl PubSub {
                 results.failed += 1;
             }
         }
+        if local {
+            let sink = self.sink.read().ok().and_then(|s| s.clone());
+            if let Some(sink) = sink {
+                sink.publication(p);
+            }
+        }
+        drop(index);
         (results, delivered_to)
     }
 

@@ -58,11 +58,6 @@ impl Session {
         let mask =
             Mask::with_depth(mask_text, depth).map_err(|e| Error::bad_input(e.to_string()))?;
         let initial = request.flag("initialCallback") || request.flag("initialEmit");
-        let initial_items = if initial {
-            Some(self.initial_values(&mask).await?)
-        } else {
-            None
-        };
         let reference = format!("{}", self.next_reference);
         self.next_reference += 1;
         let subscription = Subscription {
@@ -72,8 +67,22 @@ impl Session {
             merge: request.flag("merge"),
             depth: mask.globstar_depth(),
         };
+        // Subscribe before reading initial values: a write racing the subscription is then
+        // seen at least once (as an event, an initial value, or both), never lost.
         let id = self.ctx.pubsub.subscribe(&mask, filter, subscription);
         self.subscriptions.insert(reference.clone(), id);
+        let initial_items = if initial {
+            match self.initial_values(&mask).await {
+                Ok(items) => Some(items),
+                Err(e) => {
+                    self.subscriptions.remove(&reference);
+                    self.ctx.pubsub.unsubscribe(id);
+                    return Err(e);
+                }
+            }
+        } else {
+            None
+        };
         let reply = self.reply(request);
         Ok(Some(match initial_items {
             Some(items) => {

@@ -354,15 +354,12 @@ impl Session {
             }
             Consistency::Acknowledged => {
                 self.send(self.write_reply(request, path, written.data, written.meta, None));
-                let (results, _) = pubsub.publish(&publication);
                 let id = publication.publication_id.clone();
-                pubsub.acks().expect(
-                    id.clone(),
-                    self.handle.clone(),
-                    request.event_id.clone(),
-                    results,
-                    results.successful,
-                );
+                pubsub
+                    .acks()
+                    .start(id.clone(), self.handle.clone(), request.event_id.clone());
+                let (results, _) = pubsub.publish(&publication);
+                pubsub.acks().settle(&id, results);
                 let ctx = Arc::clone(&self.ctx);
                 let timeout = self.ctx.limits.acknowledge_timeout;
                 tokio::spawn(async move {

@@ -272,7 +272,7 @@ impl Cond {
 
     fn eval(&self, leaves: &[&Value]) -> bool {
         match self {
-            Cond::Equals(expected) => any_value(leaves, |v| json_eq(v, expected)),
+            Cond::Equals(expected) => equals(leaves, expected),
             Cond::Ops(ops) => ops.iter().all(|op| op.eval(leaves)),
         }
     }
@@ -281,8 +281,8 @@ impl Cond {
 impl Op {
     fn eval(&self, leaves: &[&Value]) -> bool {
         match self {
-            Op::Eq(expected) => any_value(leaves, |v| json_eq(v, expected)),
-            Op::Ne(expected) => !any_value(leaves, |v| json_eq(v, expected)),
+            Op::Eq(expected) => equals(leaves, expected),
+            Op::Ne(expected) => !equals(leaves, expected),
             Op::Cmp(want, or_equal, operand) => {
                 any_value(leaves, |v| match compare_same_type(v, operand) {
                     Some(Ordering::Equal) => *or_equal,
@@ -312,6 +312,12 @@ impl Op {
             }),
         }
     }
+}
+
+/// Equality as MongoDB defines it: a leaf (or array element) equals the operand, and a
+/// missing field equals `null`.
+fn equals(leaves: &[&Value], expected: &Value) -> bool {
+    any_value(leaves, |v| json_eq(v, expected)) || (leaves.is_empty() && expected.is_null())
 }
 
 /// `$in`: a leaf (or array element) equals an option; a missing field matches `null`.
@@ -692,6 +698,10 @@ mod tests {
         assert!(t(json!({"n": {"$exists": true}})));
         assert!(t(json!({"missing": {"$exists": false}})));
         assert!(t(json!({"nil": {"$exists": true}})));
+        assert!(t(json!({"missing": null})), "a missing field equals null");
+        assert!(t(json!({"missing": {"$eq": null}})));
+        assert!(!t(json!({"missing": {"$ne": null}})));
+        assert!(t(json!({"n": {"$ne": null}})));
         assert!(t(json!({"s": {"$regex": "^hel", "$options": "i"}})));
         assert!(t(json!({"s": {"$regex": ["^hel", "i"]}})));
         assert!(!t(json!({"s": {"$regex": "^hel"}})));

@@ -40,6 +40,32 @@ pub fn ws_config(options: &ServeOptions) -> WebSocketConfig {
         .max_frame_size(Some(cap))
 }
 
+/// When the peer was last heard from, on the monotonic clock (wall-clock steps never make
+/// peers look dead or alive).
+pub(crate) struct Clock {
+    start: std::time::Instant,
+    last_seen_ms: AtomicU64,
+}
+
+impl Clock {
+    fn new() -> Self {
+        Clock {
+            start: std::time::Instant::now(),
+            last_seen_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn heard(&self) {
+        self.last_seen_ms
+            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn silent_for_ms(&self) -> u64 {
+        (self.start.elapsed().as_millis() as u64)
+            .saturating_sub(self.last_seen_ms.load(Ordering::Relaxed))
+    }
+}
+
 fn millis_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -69,14 +95,14 @@ where
     let (inbound_tx, inbound_rx) = mpsc::channel(64);
     let (terminator, terminate_rx) = Terminator::new();
     let (sink, source) = stream.split();
-    let last_seen = Arc::new(AtomicU64::new(millis_now()));
+    let clock = Arc::new(Clock::new());
     let (control_tx, control_rx) = mpsc::channel::<String>(8);
     let (stop_tx, stop_rx) = oneshot::channel::<String>();
     tokio::spawn(read_loop(
         source,
         inbound_tx,
         control_tx,
-        last_seen.clone(),
+        clock.clone(),
         options.max_message_bytes,
         stop_rx,
         role,
@@ -86,7 +112,7 @@ where
         outbound_rx,
         control_rx,
         terminate_rx,
-        last_seen,
+        clock,
         options,
         stop_tx,
         role,
@@ -103,7 +129,7 @@ async fn read_loop<S>(
     mut source: futures_util::stream::SplitStream<WebSocketStream<S>>,
     inbound: mpsc::Sender<Inbound>,
     control: mpsc::Sender<String>,
-    last_seen: Arc<AtomicU64>,
+    clock: Arc<Clock>,
     max_message_bytes: usize,
     mut stop: oneshot::Receiver<String>,
     role: Role,
@@ -120,7 +146,7 @@ async fn read_loop<S>(
             Some(Err(e)) => break format!("socket error: {e}"),
             Some(Ok(message)) => message,
         };
-        last_seen.store(millis_now(), Ordering::Relaxed);
+        clock.heard();
         let forward = match message {
             Message::Text(text) => {
                 let text = text.as_str();
@@ -163,13 +189,105 @@ async fn read_loop<S>(
     let _ = inbound.send(Inbound::Closed(reason)).await;
 }
 
+/// What one writer step decided.
+enum Step {
+    /// Keep going.
+    Continue,
+    /// Stop, for this reason.
+    Stop(String),
+}
+
+/// One writer iteration: wait for a frame, a control message or a heartbeat tick and write
+/// it, each write bounded by `dead_after`.
+async fn writer_step<S>(
+    sink: &mut Sink<S>,
+    outbound: &mut mpsc::Receiver<Outbound>,
+    control: &mut mpsc::Receiver<String>,
+    ping: &mut tokio::time::Interval,
+    clock: &Clock,
+    options: &ServeOptions,
+    role: Role,
+) -> Step
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let deadline = options.dead_after;
+    let bounded = |result: Result<Result<(), String>, tokio::time::error::Elapsed>| match result {
+        Ok(Ok(())) => Step::Continue,
+        Ok(Err(e)) => Step::Stop(e),
+        Err(_) => Step::Stop(format!(
+            "peer not reading: a write stalled for {} ms",
+            deadline.as_millis()
+        )),
+    };
+    tokio::select! {
+        biased;
+        frame = control.recv() => match frame {
+            // The reader is gone: the connection is over.
+            None => Step::Stop("reader finished".into()),
+            Some(frame) => {
+                let text = serde_json::Value::String(frame).to_string();
+                bounded(tokio::time::timeout(deadline, async {
+                    sink.send(Message::text(text)).await.map_err(|e| format!("write failed: {e}"))
+                }).await)
+            }
+        },
+        item = outbound.recv() => match item {
+            Some(Outbound::Text(text)) => {
+                match tokio::time::timeout(deadline, write_batch(sink, text, outbound)).await {
+                    Ok(Ok(None)) => Step::Continue,
+                    Ok(Ok(Some(reconnect))) => {
+                        close_notice(sink, reconnect, deadline).await;
+                        Step::Stop("closed by host".into())
+                    }
+                    Ok(Err(e)) => Step::Stop(e),
+                    Err(_) => Step::Stop(format!(
+                        "peer not reading: a write stalled for {} ms",
+                        deadline.as_millis()
+                    )),
+                }
+            }
+            Some(Outbound::Close { reconnect }) => {
+                close_notice(sink, reconnect, deadline).await;
+                Step::Stop("closed by host".into())
+            }
+            None => Step::Stop("host dropped the connection".into()),
+        },
+        _ = ping.tick() => {
+            let silent_for = clock.silent_for_ms();
+            if silent_for > deadline.as_millis() as u64 {
+                return Step::Stop(format!("peer silent for {silent_for} ms: considered dead"));
+            }
+            if role != Role::Server {
+                return Step::Continue;
+            }
+            let text = serde_json::Value::String(format!("primus::ping::{}", millis_now())).to_string();
+            bounded(tokio::time::timeout(deadline, async {
+                sink.send(Message::text(text)).await.map_err(|e| format!("write failed: {e}"))
+            }).await)
+        }
+    }
+}
+
+async fn close_notice<S>(sink: &mut Sink<S>, reconnect: bool, deadline: Duration)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    if !reconnect {
+        let _ = tokio::time::timeout(deadline, async {
+            sink.send(Message::text("\"primus::server::close\"")).await
+        })
+        .await;
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn write_loop<S>(
-    mut sink: futures_util::stream::SplitSink<WebSocketStream<S>, Message>,
+    mut sink: Sink<S>,
     mut outbound: mpsc::Receiver<Outbound>,
     mut control: mpsc::Receiver<String>,
     mut terminate: watch::Receiver<Option<Termination>>,
-    last_seen: Arc<AtomicU64>,
+    clock: Arc<Clock>,
     options: ServeOptions,
     stop_reader: oneshot::Sender<String>,
     role: Role,
@@ -181,76 +299,31 @@ async fn write_loop<S>(
         options.ping_interval,
     );
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let dead_after = options.dead_after.as_millis() as u64;
     // Once every Terminator handle is dropped, nobody can terminate: stop watching.
     let mut terminator_alive = true;
     let reason = loop {
-        tokio::select! {
+        enum Next {
+            Step(Step),
+            Terminated(Option<Termination>),
+            TerminatorGone,
+        }
+        // Termination is watched around every step, so a write blocked on a peer that does
+        // not read never delays it.
+        let next = tokio::select! {
             biased;
-            changed = terminate.changed(), if terminator_alive => {
-                if changed.is_err() {
-                    terminator_alive = false;
-                    continue;
-                }
-                let termination = terminate.borrow().clone();
-                let Some(termination) = termination else { continue };
+            changed = terminate.changed(), if terminator_alive => match changed {
+                Ok(()) => Next::Terminated(terminate.borrow().clone()),
+                Err(_) => Next::TerminatorGone,
+            },
+            step = writer_step(&mut sink, &mut outbound, &mut control, &mut ping, &clock, &options, role) => Next::Step(step),
+        };
+        match next {
+            Next::Step(Step::Continue) | Next::Terminated(None) => {}
+            Next::Step(Step::Stop(reason)) => break reason,
+            Next::TerminatorGone => terminator_alive = false,
+            Next::Terminated(Some(termination)) => {
                 finish(&mut sink, termination).await;
                 break "terminated by host".to_string();
-            }
-            frame = control.recv() => {
-                if let Some(frame) = frame {
-                    let text = serde_json::Value::String(frame).to_string();
-                    if let Err(e) = sink.send(Message::text(text)).await {
-                        break format!("write failed: {e}");
-                    }
-                }
-            }
-            item = outbound.recv() => match item {
-                Some(Outbound::Text(text)) => {
-                    // Writing can block on a peer that does not read: stay responsive to
-                    // termination while the batch is written.
-                    let written = tokio::select! {
-                        written = write_batch(&mut sink, text, &mut outbound) => written,
-                        changed = terminate.changed(), if terminator_alive => {
-                            if changed.is_err() {
-                                terminator_alive = false;
-                                continue;
-                            }
-                            let termination = terminate.borrow().clone().unwrap_or_default();
-                            finish(&mut sink, termination).await;
-                            break "terminated by host while writing".to_string();
-                        }
-                    };
-                    match written {
-                        Err(failed) => break failed,
-                        Ok(Some(reconnect)) => {
-                            if !reconnect {
-                                let _ = sink.feed(Message::text("\"primus::server::close\"")).await;
-                            }
-                            break "closed by host".to_string();
-                        }
-                        Ok(None) => {}
-                    }
-                }
-                Some(Outbound::Close { reconnect }) => {
-                    if !reconnect {
-                        let _ = sink.feed(Message::text("\"primus::server::close\"")).await;
-                    }
-                    break "closed by host".to_string();
-                }
-                None => break "host dropped the connection".to_string(),
-            },
-            _ = ping.tick() => {
-                let silent_for = millis_now().saturating_sub(last_seen.load(Ordering::Relaxed));
-                if silent_for > dead_after {
-                    break format!("peer silent for {silent_for} ms: considered dead");
-                }
-                if role == Role::Server {
-                    let text = serde_json::Value::String(format!("primus::ping::{}", millis_now())).to_string();
-                    if let Err(e) = sink.send(Message::text(text)).await {
-                        break format!("write failed: {e}");
-                    }
-                }
             }
         }
     };

@@ -9,6 +9,7 @@
 //! (one connection), [`http`] (plain HTTP routes), [`node`] (startup and shutdown),
 //! [`client`] (the Rust client).
 
+pub mod admin;
 pub mod client;
 pub mod config;
 pub mod data;

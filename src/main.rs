@@ -30,6 +30,9 @@ enum Command {
     Config(ConfigCommand),
     /// Load-test any happn endpoint (this server or the original happn-3).
     Bench(BenchArgs),
+    /// Administer users, groups and permissions in the configured datastore.
+    #[command(subcommand)]
+    Admin(happn_cluster::admin::AdminCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -80,6 +83,13 @@ fn main() -> ExitCode {
     init_tracing();
     match cli.command.unwrap_or(Command::Run) {
         Command::Bench(args) => bench(args),
+        Command::Admin(command) => match load(cli.config.as_deref()) {
+            Ok(effective) => admin(effective, command),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Config(ConfigCommand::Example) => {
             print!("{}", config::EXAMPLE_TOML);
             ExitCode::SUCCESS
@@ -107,6 +117,42 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+    }
+}
+
+/// Runs one admin command against the configured datastore.
+fn admin(config: Config, command: happn_cluster::admin::AdminCommand) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async move {
+        let stores = &config.services.data.config.datastores;
+        let data =
+            std::sync::Arc::new(happn_cluster::data::DataService::from_config(stores).await?);
+        let name = config.name.clone().unwrap_or_default();
+        let security = happn_cluster::security::SecurityService::start(
+            data.clone(),
+            config.services.security.config.clone(),
+            &name,
+        )
+        .await?;
+        let result = happn_cluster::admin::execute(&security, command).await;
+        data.close().await;
+        result
+    });
+    match outcome {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

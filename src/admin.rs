@@ -1,0 +1,248 @@
+//! `happn-cluster admin …`: user, group and permission administration on the configured
+//! datastore (so on a running cluster's database). The same operations are methods of
+//! [`crate::security::SecurityService`], reachable from a running node as `node.security()`.
+
+use std::collections::BTreeMap;
+
+use clap::Subcommand;
+use happn_cluster_sdk::{Error, Result};
+use serde_json::{Value, json};
+
+use crate::config::PermissionConfig;
+use crate::security::SecurityService;
+
+/// One admin operation.
+#[derive(Debug, Clone, Subcommand)]
+pub enum AdminCommand {
+    /// Users.
+    #[command(subcommand)]
+    Users(UserCommand),
+    /// Groups.
+    #[command(subcommand)]
+    Groups(GroupCommand),
+    /// Permissions of a group.
+    #[command(subcommand)]
+    Permissions(PermissionCommand),
+    /// Add a user to a group.
+    Link {
+        /// The user.
+        username: String,
+        /// The group.
+        group: String,
+    },
+    /// Remove a user from a group.
+    Unlink {
+        /// The user.
+        username: String,
+        /// The group.
+        group: String,
+    },
+    /// Reset the _ADMIN password (instead of editing the database by hand).
+    ResetAdmin {
+        /// The new password (or set HAPPN_ADMIN_PASSWORD to keep it out of `ps`).
+        #[arg(long, env = "HAPPN_ADMIN_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+}
+
+/// `admin users …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum UserCommand {
+    /// List users (JSON).
+    List,
+    /// Create or update a user.
+    Add {
+        /// Username.
+        username: String,
+        /// Password (or HAPPN_USER_PASSWORD); may be omitted when updating.
+        #[arg(long, env = "HAPPN_USER_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// Groups to join (repeatable).
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// Free-form JSON stored with the user.
+        #[arg(long)]
+        custom_data: Option<String>,
+    },
+    /// Delete a user (its sessions end).
+    Remove {
+        /// Username.
+        username: String,
+    },
+}
+
+/// `admin groups …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum GroupCommand {
+    /// List groups with their permissions (JSON).
+    List,
+    /// Create or update a group; permissions are added.
+    Add {
+        /// Group name.
+        name: String,
+        /// Allow actions on a path: `PATH=get,on` (repeatable).
+        #[arg(long)]
+        allow: Vec<String>,
+        /// Prohibit actions on a path: `PATH=set` (repeatable).
+        #[arg(long)]
+        prohibit: Vec<String>,
+    },
+    /// Delete a group.
+    Remove {
+        /// Group name.
+        name: String,
+    },
+}
+
+/// `admin permissions …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum PermissionCommand {
+    /// List a group's permissions (JSON).
+    List {
+        /// Group name.
+        group: String,
+    },
+    /// Allow (or with --prohibit, prohibit) actions on a path.
+    Add {
+        /// Group name.
+        group: String,
+        /// Permission path (`*` matches anything, `/` included).
+        path: String,
+        /// Comma-separated actions: get, set, on, remove, *.
+        actions: String,
+        /// Prohibit instead of allow.
+        #[arg(long)]
+        prohibit: bool,
+    },
+    /// Remove a permission (every action unless --action is given).
+    Remove {
+        /// Group name.
+        group: String,
+        /// Permission path.
+        path: String,
+        /// Only this action.
+        #[arg(long)]
+        action: Option<String>,
+    },
+}
+
+fn split_rule(rule: &str) -> Result<(String, Vec<String>)> {
+    let (path, actions) = rule
+        .rsplit_once('=')
+        .ok_or_else(|| Error::bad_input(format!("{rule:?} must look like PATH=get,on")))?;
+    Ok((
+        path.to_string(),
+        actions.split(',').map(|a| a.trim().to_string()).collect(),
+    ))
+}
+
+fn pretty(value: Value) -> String {
+    serde_json::to_string_pretty(&value).unwrap_or_default()
+}
+
+/// Runs one admin command; returns what to print.
+pub async fn execute(security: &SecurityService, command: AdminCommand) -> Result<String> {
+    match command {
+        AdminCommand::Users(UserCommand::List) => Ok(pretty(json!(security.list_users().await?))),
+        AdminCommand::Users(UserCommand::Add {
+            username,
+            password,
+            groups,
+            custom_data,
+        }) => {
+            let custom = match custom_data {
+                Some(text) => serde_json::from_str(&text)
+                    .map_err(|e| Error::bad_input(format!("--custom-data is not JSON: {e}")))?,
+                None => Value::Null,
+            };
+            security
+                .upsert_user(&username, password.as_deref(), custom)
+                .await?;
+            for group in &groups {
+                security.link_group(&username, group).await?;
+            }
+            Ok(format!("user {username} saved"))
+        }
+        AdminCommand::Users(UserCommand::Remove { username }) => {
+            Ok(if security.delete_user(&username).await? {
+                format!("user {username} removed")
+            } else {
+                format!("user {username} did not exist")
+            })
+        }
+        AdminCommand::Groups(GroupCommand::List) => {
+            Ok(pretty(json!(security.list_groups().await?)))
+        }
+        AdminCommand::Groups(GroupCommand::Add {
+            name,
+            allow,
+            prohibit,
+        }) => {
+            let mut permissions: BTreeMap<String, PermissionConfig> = BTreeMap::new();
+            for rule in &allow {
+                let (path, actions) = split_rule(rule)?;
+                permissions.entry(path).or_default().actions.extend(actions);
+            }
+            for rule in &prohibit {
+                let (path, actions) = split_rule(rule)?;
+                permissions
+                    .entry(path)
+                    .or_default()
+                    .prohibit
+                    .extend(actions);
+            }
+            security
+                .upsert_group(&name, Value::Null, &permissions)
+                .await?;
+            Ok(format!("group {name} saved"))
+        }
+        AdminCommand::Groups(GroupCommand::Remove { name }) => {
+            Ok(if security.delete_group(&name).await? {
+                format!("group {name} removed")
+            } else {
+                format!("group {name} did not exist")
+            })
+        }
+        AdminCommand::Permissions(PermissionCommand::List { group }) => {
+            Ok(pretty(json!(security.list_permissions(&group).await?)))
+        }
+        AdminCommand::Permissions(PermissionCommand::Add {
+            group,
+            path,
+            actions,
+            prohibit,
+        }) => {
+            for action in actions.split(',').map(str::trim) {
+                security
+                    .upsert_permission(&group, &path, action, !prohibit)
+                    .await?;
+            }
+            Ok(format!("permission on {path} saved for group {group}"))
+        }
+        AdminCommand::Permissions(PermissionCommand::Remove {
+            group,
+            path,
+            action,
+        }) => {
+            let removed = security
+                .remove_permission(&group, &path, action.as_deref())
+                .await?;
+            Ok(format!("{removed} permission record(s) removed"))
+        }
+        AdminCommand::Link { username, group } => {
+            security.link_group(&username, &group).await?;
+            Ok(format!("{username} joined {group}"))
+        }
+        AdminCommand::Unlink { username, group } => {
+            Ok(if security.unlink_group(&username, &group).await? {
+                format!("{username} left {group}")
+            } else {
+                format!("{username} was not in {group}")
+            })
+        }
+        AdminCommand::ResetAdmin { password } => {
+            security.reset_admin_password(&password).await?;
+            Ok("_ADMIN password reset".into())
+        }
+    }
+}

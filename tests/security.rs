@@ -502,3 +502,76 @@ impl<T> ErrOrNone for Result<Option<T>, tokio::time::error::Elapsed> {
         matches!(self, Err(_) | Ok(None))
     }
 }
+
+#[tokio::test]
+async fn idle_sessions_end_after_the_inactivity_threshold() {
+    let mut config = secure_config();
+    config.services.security.config.inactivity_threshold = Some(Millis(300));
+    let node = Node::start(config).await.unwrap();
+    let reader = login(&node, "reader", "reader-pass").await.unwrap();
+    reader.get("/shared/a").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    reader
+        .get("/shared/a")
+        .await
+        .expect("activity within the threshold");
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let err = reader.get("/shared/a").await.unwrap_err();
+    assert!(err.to_string().contains("inactivity threshold"), "{err}");
+    assert!(
+        eventually(|| reader.last_disconnect_reason().as_deref() == Some("inactivity-threshold"))
+            .await
+    );
+}
+
+#[tokio::test]
+async fn every_change_emits_a_typed_event() {
+    use happn_cluster::security::SecurityEvent;
+    let node = secure_node().await;
+    let security = node.security().clone();
+    let mut events = security.subscribe_events();
+    security
+        .upsert_group("g1", Value::Null, &Default::default())
+        .await
+        .unwrap();
+    security
+        .upsert_user("u1", Some("p1"), Value::Null)
+        .await
+        .unwrap();
+    security.link_group("u1", "g1").await.unwrap();
+    security
+        .upsert_permission("g1", "/p/*", "get", true)
+        .await
+        .unwrap();
+    security
+        .remove_permission("g1", "/p/*", Some("get"))
+        .await
+        .unwrap();
+    security.unlink_group("u1", "g1").await.unwrap();
+    let u1 = login(&node, "u1", "p1").await.unwrap();
+    u1.logout().await.unwrap();
+    security.delete_user("u1").await.unwrap();
+    security.delete_group("g1").await.unwrap();
+    let mut seen = Vec::new();
+    while let Ok(Ok(event)) = tokio::time::timeout(Duration::from_millis(200), events.recv()).await
+    {
+        seen.push(event.what_happened());
+        if let SecurityEvent::TokenRevoked { username, .. } = &event {
+            assert_eq!(username, "u1");
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            "upsert-group",
+            "upsert-user",
+            "link-group",
+            "permission-upserted",
+            "permission-removed",
+            "unlink-group",
+            "token-revoked",
+            "delete-user",
+            "delete-group"
+        ]
+    );
+}

@@ -1,1 +1,525 @@
-//! Datastore conformance kit (filled in by the providers issue).
+//! The datastore conformance kit (feature `testkit`): one call runs the whole suite against a
+//! provider, so any team can prove its own store.
+//!
+//! ```ignore
+//! #[tokio::test]
+//! async fn conformance() {
+//!     let store = my_provider::connect(settings).await.unwrap();
+//!     happn_cluster_sdk::testkit::run(store).await;
+//! }
+//! ```
+//!
+//! Every record the kit writes lives under `/kit/`; the store should hold nothing there when
+//! the kit starts. A failed check panics with a message naming the check.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Number, Value, json};
+
+use crate::criteria::Criteria;
+use crate::datastore::{Datastore, FindOptions, UpsertOptions};
+use crate::pathquery::PathQuery;
+use crate::record::{Record, wrap_data};
+
+fn data(value: Value) -> Map<String, Value> {
+    wrap_data(value)
+}
+
+fn q(path: &str) -> PathQuery {
+    PathQuery::parse(path)
+}
+
+async fn put(store: &dyn Datastore, path: &str, value: Value) -> Record {
+    store
+        .upsert(path, data(value), &UpsertOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("upsert {path}: {e}"))
+}
+
+async fn find(store: &dyn Datastore, path: &str, options: FindOptions) -> Vec<Record> {
+    store
+        .find(&q(path), &options)
+        .await
+        .unwrap_or_else(|e| panic!("find {path}: {e}"))
+}
+
+fn paths(records: &[Record]) -> Vec<String> {
+    records.iter().map(|r| r.path.clone()).collect()
+}
+
+fn criteria(value: Value) -> Option<Criteria> {
+    Some(Criteria::parse(&value).unwrap_or_else(|e| panic!("criteria {value}: {e}")))
+}
+
+/// Runs every check against `store`.
+pub async fn run(store: Arc<dyn Datastore>) {
+    let s = store.as_ref();
+    upsert_and_meta(s).await;
+    merge(s).await;
+    if_absent(s).await;
+    wildcards_and_literals(s).await;
+    criteria_operators(s).await;
+    sort_page_project(s).await;
+    increments(store.clone()).await;
+    concurrent_upserts(store.clone()).await;
+    large_and_unicode(s).await;
+    removal(s).await;
+    s.ping().await.unwrap_or_else(|e| panic!("ping: {e}"));
+}
+
+async fn upsert_and_meta(s: &dyn Datastore) {
+    let first = put(s, "/kit/meta/a", json!({"x": 1, "nested": {"y": [1, 2]}})).await;
+    assert_eq!(first.path, "/kit/meta/a", "upsert returns the path");
+    assert_eq!(
+        first.created, first.modified,
+        "a new record has created == modified"
+    );
+    assert_eq!(
+        Value::Object(first.data.clone()),
+        json!({"x": 1, "nested": {"y": [1, 2]}})
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let by = UpsertOptions {
+        modified_by: Some("tester".into()),
+        ..UpsertOptions::default()
+    };
+    let second = s
+        .upsert("/kit/meta/a", data(json!({"z": 3})), &by)
+        .await
+        .expect("update");
+    assert_eq!(second.created, first.created, "created is kept on update");
+    assert!(
+        second.modified > first.modified,
+        "modified advances on update"
+    );
+    assert_eq!(
+        Value::Object(second.data.clone()),
+        json!({"z": 3}),
+        "upsert replaces data"
+    );
+    assert_eq!(second.modified_by.as_deref(), Some("tester"));
+    let read = s
+        .find_one("/kit/meta/a")
+        .await
+        .expect("find_one")
+        .expect("present");
+    assert_eq!(read.data, second.data);
+    assert_eq!(
+        (read.created, read.modified),
+        (second.created, second.modified)
+    );
+    assert_eq!(read.modified_by.as_deref(), Some("tester"));
+    assert!(
+        s.find_one("/kit/meta/missing")
+            .await
+            .expect("find_one")
+            .is_none()
+    );
+    assert_eq!(s.count(&q("/kit/meta/*"), None).await.expect("count"), 1);
+}
+
+async fn merge(s: &dyn Datastore) {
+    put(s, "/kit/merge/a", json!({"a": 1, "n": {"x": 1}})).await;
+    let merged = s
+        .upsert(
+            "/kit/merge/a",
+            data(json!({"b": 2, "n": {"y": 2}})),
+            &UpsertOptions {
+                merge: true,
+                ..UpsertOptions::default()
+            },
+        )
+        .await
+        .expect("merge");
+    assert_eq!(
+        Value::Object(merged.data),
+        json!({"a": 1, "b": 2, "n": {"y": 2}}),
+        "merge is shallow (top-level keys)"
+    );
+    let fresh = s
+        .upsert(
+            "/kit/merge/new",
+            data(json!({"c": 3})),
+            &UpsertOptions {
+                merge: true,
+                ..UpsertOptions::default()
+            },
+        )
+        .await
+        .expect("merge into nothing");
+    assert_eq!(
+        Value::Object(fresh.data),
+        json!({"c": 3}),
+        "merge into a missing record inserts"
+    );
+}
+
+async fn if_absent(s: &dyn Datastore) {
+    let only_create = UpsertOptions {
+        if_absent: true,
+        ..UpsertOptions::default()
+    };
+    let first = s
+        .upsert("/kit/absent/a", data(json!({"v": 1})), &only_create)
+        .await
+        .expect("create");
+    let second = s
+        .upsert("/kit/absent/a", data(json!({"v": 2})), &only_create)
+        .await
+        .expect("create again");
+    assert_eq!(
+        second.data, first.data,
+        "if_absent leaves an existing record untouched"
+    );
+    assert_eq!(second.created, first.created);
+}
+
+async fn wildcards_and_literals(s: &dyn Datastore) {
+    for path in ["/kit/w/a", "/kit/w/a/b", "/kit/w/b", "/kit/W/a", "/kit/wx"] {
+        put(s, path, json!({"p": path})).await;
+    }
+    let mut got = paths(&find(s, "/kit/w/*", FindOptions::default()).await);
+    got.sort();
+    assert_eq!(
+        got,
+        ["/kit/w/a", "/kit/w/a/b", "/kit/w/b"],
+        "* crosses /, case-sensitive"
+    );
+    let mut got = paths(&find(s, "/kit/w*", FindOptions::default()).await);
+    got.sort();
+    assert_eq!(got.len(), 4, "partial wildcard {got:?}");
+    assert_eq!(
+        paths(&find(s, "/kit/w/a", FindOptions::default()).await),
+        ["/kit/w/a"]
+    );
+    let mut got = paths(&find(s, "/kit/*/b", FindOptions::default()).await);
+    got.sort();
+    assert_eq!(got, ["/kit/w/a/b", "/kit/w/b"], "inner wildcard");
+
+    // Characters that mean something to LIKE or regular expressions are literal in paths.
+    for literal in ["%", "_", ".", "(", ")", "[", "]", "+", "?", "^", "$", "\\"] {
+        let base = format!("/kit/lit/a{literal}b");
+        put(s, &format!("{base}/1"), json!({})).await;
+        put(s, &format!("/kit/lit/aXb/{}", literal.len()), json!({})).await;
+        let got = paths(&find(s, &format!("{base}/*"), FindOptions::default()).await);
+        assert_eq!(
+            got,
+            [format!("{base}/1")],
+            "{literal:?} must not act as a wildcard"
+        );
+        assert!(
+            s.find_one(&format!("{base}/1"))
+                .await
+                .expect("exact")
+                .is_some(),
+            "{literal:?} exact"
+        );
+        assert_eq!(
+            s.count(&q(&format!("{base}/*")), None)
+                .await
+                .expect("count"),
+            1,
+            "{literal:?} count"
+        );
+    }
+}
+
+async fn criteria_operators(s: &dyn Datastore) {
+    let people = [
+        (
+            "/kit/c/1",
+            json!({"name": "alice", "age": 30, "tags": ["a", "x"], "addr": {"city": "Oslo", "zip": 100}, "score": 1.5}),
+        ),
+        (
+            "/kit/c/2",
+            json!({"name": "bob", "age": 40, "tags": ["b"], "addr": {"city": "Rome", "zip": 200}}),
+        ),
+        (
+            "/kit/c/3",
+            json!({"name": "Carol", "age": 50, "tags": [], "addr": {"city": "Oslo", "zip": 300}, "nil": null}),
+        ),
+    ];
+    for (path, value) in &people {
+        put(s, path, value.clone()).await;
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    }
+    let second = s
+        .find_one("/kit/c/2")
+        .await
+        .expect("read")
+        .expect("present");
+    let check = |c: Value, want: &'static [&'static str]| (c, want);
+    let cases = [
+        check(json!({"name": "bob"}), &["/kit/c/2"]),
+        check(json!({"age": {"$eq": 30}}), &["/kit/c/1"]),
+        check(json!({"age": {"$ne": 30}}), &["/kit/c/2", "/kit/c/3"]),
+        check(json!({"age": {"$gt": 30}}), &["/kit/c/2", "/kit/c/3"]),
+        check(json!({"age": {"$gte": 40, "$lt": 50}}), &["/kit/c/2"]),
+        check(json!({"age": {"$lte": 30}}), &["/kit/c/1"]),
+        check(
+            json!({"name": {"$in": ["alice", "Carol"]}}),
+            &["/kit/c/1", "/kit/c/3"],
+        ),
+        check(json!({"name": {"$nin": ["alice", "Carol"]}}), &["/kit/c/2"]),
+        check(json!({"score": {"$exists": true}}), &["/kit/c/1"]),
+        check(
+            json!({"score": {"$exists": false}}),
+            &["/kit/c/2", "/kit/c/3"],
+        ),
+        check(
+            json!({"name": {"$regex": "^c", "$options": "i"}}),
+            &["/kit/c/3"],
+        ),
+        check(json!({"name": {"$regex": ["^B", "i"]}}), &["/kit/c/2"]),
+        check(json!({"name": {"$regex": "^b"}}), &["/kit/c/2"]),
+        check(
+            json!({"$and": [{"age": {"$gt": 20}}, {"addr.city": "Oslo"}]}),
+            &["/kit/c/1", "/kit/c/3"],
+        ),
+        check(
+            json!({"$or": [{"name": "bob"}, {"addr.zip": 300}]}),
+            &["/kit/c/2", "/kit/c/3"],
+        ),
+        check(json!({"age": {"$not": {"$gt": 35}}}), &["/kit/c/1"]),
+        check(json!({"addr.city": "Rome"}), &["/kit/c/2"]),
+        check(
+            json!({"addr.zip": {"$gte": 200}}),
+            &["/kit/c/2", "/kit/c/3"],
+        ),
+        check(json!({"tags": "x"}), &["/kit/c/1"]),
+        check(json!({"_meta.path": "/kit/c/2"}), &["/kit/c/2"]),
+        check(
+            json!({"_meta.path": {"$regex": "^/kit/c/[12]$"}}),
+            &["/kit/c/1", "/kit/c/2"],
+        ),
+        check(
+            json!({"_meta.created": {"$gte": second.created}}),
+            &["/kit/c/2", "/kit/c/3"],
+        ),
+        check(
+            json!({"_meta.modified": {"$lt": second.modified}}),
+            &["/kit/c/1"],
+        ),
+    ];
+    for (c, want) in cases {
+        let options = FindOptions {
+            criteria: criteria(c.clone()),
+            ..FindOptions::default()
+        };
+        let mut got = paths(&find(s, "/kit/c/*", options.clone()).await);
+        got.sort();
+        assert_eq!(got, want, "criteria {c}");
+        let counted = s
+            .count(&q("/kit/c/*"), options.criteria.as_ref())
+            .await
+            .unwrap_or_else(|e| panic!("count with {c}: {e}"));
+        assert_eq!(counted as usize, want.len(), "count with criteria {c}");
+    }
+}
+
+async fn sort_page_project(s: &dyn Datastore) {
+    for (i, (name, rank)) in [("d", 4), ("a", 2), ("c", 3), ("b", 1)].iter().enumerate() {
+        put(
+            s,
+            &format!("/kit/sort/{i}"),
+            json!({"name": name, "rank": rank, "extra": true}),
+        )
+        .await;
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    }
+    let parse = |v: Value| crate::criteria::parse_sort(&v).expect("sort");
+    let names = |records: Vec<Record>| {
+        records
+            .iter()
+            .map(|r| {
+                r.data
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+    };
+    let by_name = FindOptions {
+        sort: parse(json!({"name": 1})),
+        ..FindOptions::default()
+    };
+    assert_eq!(
+        names(find(s, "/kit/sort/*", by_name).await),
+        ["a", "b", "c", "d"],
+        "sort asc"
+    );
+    let by_rank_desc = FindOptions {
+        sort: parse(json!({"rank": -1})),
+        skip: Some(1),
+        limit: Some(2),
+        ..FindOptions::default()
+    };
+    assert_eq!(
+        names(find(s, "/kit/sort/*", by_rank_desc).await),
+        ["c", "a"],
+        "sort desc, skip, limit"
+    );
+    let by_created = FindOptions {
+        sort: parse(json!({"_meta.created": -1})),
+        limit: Some(1),
+        ..FindOptions::default()
+    };
+    assert_eq!(
+        names(find(s, "/kit/sort/*", by_created).await),
+        ["b"],
+        "sort by _meta.created"
+    );
+    let projected = FindOptions {
+        sort: parse(json!({"name": 1})),
+        fields: Some(
+            crate::criteria::Projection::parse(&json!({"name": 1, "_meta": 1})).expect("fields"),
+        ),
+        ..FindOptions::default()
+    };
+    let first = find(s, "/kit/sort/*", projected).await.remove(0);
+    assert_eq!(
+        Value::Object(first.data),
+        json!({"name": "a"}),
+        "fields projection"
+    );
+    assert_eq!(first.path, "/kit/sort/1", "projection keeps the path");
+}
+
+async fn increments(store: Arc<dyn Datastore>) {
+    let s = store.as_ref();
+    let one: Number = 1.into();
+    assert_eq!(
+        s.increment("/kit/inc/a", "hits", &5.into(), None)
+            .await
+            .expect("inc"),
+        5.into()
+    );
+    assert_eq!(
+        s.increment("/kit/inc/a", "hits", &(-7).into(), None)
+            .await
+            .expect("inc"),
+        (-2).into()
+    );
+    assert_eq!(
+        s.increment("/kit/inc/a", "other", &one, None)
+            .await
+            .expect("inc"),
+        1.into()
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .increment("/kit/inc/b", "counter", &1.into(), None)
+                .await
+                .expect("concurrent increment")
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    let record = s
+        .find_one("/kit/inc/b")
+        .await
+        .expect("read")
+        .expect("present");
+    assert_eq!(
+        record.data["counter"]["value"],
+        json!(100),
+        "100 concurrent increments give 100"
+    );
+    let a = s
+        .find_one("/kit/inc/a")
+        .await
+        .expect("read")
+        .expect("present");
+    assert_eq!(a.data["hits"]["value"], json!(-2));
+    assert_eq!(a.data["other"]["value"], json!(1), "gauges are independent");
+}
+
+async fn concurrent_upserts(store: Arc<dyn Datastore>) {
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .upsert(
+                    "/kit/race/one",
+                    wrap_data(json!({"writer": i})),
+                    &UpsertOptions::default(),
+                )
+                .await
+                .expect("concurrent upsert")
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    let count = store.count(&q("/kit/race/*"), None).await.expect("count");
+    assert_eq!(count, 1, "concurrent upserts of one path leave one record");
+}
+
+async fn large_and_unicode(s: &dyn Datastore) {
+    let blob = "x".repeat(1024 * 1024);
+    put(s, "/kit/big/a", json!({"blob": blob})).await;
+    let read = s
+        .find_one("/kit/big/a")
+        .await
+        .expect("read")
+        .expect("present");
+    assert_eq!(
+        read.data["blob"].as_str().map(str::len),
+        Some(1024 * 1024),
+        "1 MB document"
+    );
+    let text = "héllo — 你好 🌍 \u{0}";
+    put(s, "/kit/uni/a", json!({"text": text, "ключ": "значение"})).await;
+    let read = s
+        .find_one("/kit/uni/a")
+        .await
+        .expect("read")
+        .expect("present");
+    assert_eq!(read.data["text"], text, "unicode round-trips");
+    assert_eq!(read.data["ключ"], "значение", "unicode keys round-trip");
+    let found = find(
+        s,
+        "/kit/uni/*",
+        FindOptions {
+            criteria: criteria(json!({"text": text})),
+            ..FindOptions::default()
+        },
+    )
+    .await;
+    assert_eq!(found.len(), 1, "criteria on unicode values");
+}
+
+async fn removal(s: &dyn Datastore) {
+    for i in 0..5 {
+        put(s, &format!("/kit/rm/{i}"), json!({"i": i})).await;
+    }
+    put(s, "/kit/rmx", json!({})).await;
+    assert_eq!(
+        s.remove(&q("/kit/rm/0")).await.expect("remove"),
+        1,
+        "exact remove"
+    );
+    assert_eq!(
+        s.remove(&q("/kit/rm/0")).await.expect("remove"),
+        0,
+        "removing nothing"
+    );
+    assert_eq!(
+        s.remove(&q("/kit/rm/*")).await.expect("remove"),
+        4,
+        "wildcard remove count"
+    );
+    assert!(
+        s.find_one("/kit/rmx").await.expect("read").is_some(),
+        "only matches are removed"
+    );
+    let everything = s.remove(&q("/kit/*")).await.expect("remove all");
+    assert!(everything > 10, "cleanup removed {everything}");
+    assert_eq!(s.count(&q("/kit/*"), None).await.expect("count"), 0);
+}

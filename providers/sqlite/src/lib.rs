@@ -1,0 +1,460 @@
+//! # happn-provider-sqlite
+//!
+//! `sqlite`: the embedded, zero-setup datastore. One file (WAL mode, so several node
+//! processes on one machine can share it), one table of `(path, data JSON, created,
+//! modified, modified_by)`. Path queries are narrowed with an indexed `LIKE` prefix and
+//! checked exactly in Rust; criteria, sort and paging use the SDK's evaluator.
+//!
+//! Settings: `{"filename": "happn.sqlite", "table": "happn"}` (`":memory:"` for a private
+//! in-memory database).
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::FutureExt;
+use happn_cluster_sdk::criteria::sort_records;
+use happn_cluster_sdk::record::add_numbers;
+use happn_cluster_sdk::{
+    BuildContext, Criteria, Datastore, DatastorePlugin, Error, FindOptions, PathQuery, Record,
+    Result, UpsertOptions, inventory, now_millis,
+};
+use serde::Deserialize;
+use serde_json::{Map, Number, Value};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, Row, SqliteConnection};
+
+/// Settings of the `sqlite` provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqliteSettings {
+    /// Database file (created if missing); `:memory:` for a private in-memory database.
+    #[serde(default = "default_filename")]
+    pub filename: String,
+    /// Table name (letters, digits, `_`).
+    #[serde(default = "default_table")]
+    pub table: String,
+}
+
+fn default_filename() -> String {
+    "happn.sqlite".into()
+}
+
+fn default_table() -> String {
+    "happn".into()
+}
+
+struct Sql {
+    select_exact: String,
+    select_like: String,
+    upsert: String,
+    insert_if_absent: String,
+    delete_exact: String,
+}
+
+/// A datastore in one SQLite file.
+pub struct SqliteDatastore {
+    pool: SqlitePool,
+    sql: Sql,
+    filename: String,
+}
+
+fn db_error(filename: &str, e: sqlx::Error) -> Error {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+            Error::unavailable(format!("sqlite {filename}: {e}"))
+        }
+        other => Error::internal(format!("sqlite {filename}: {other}")),
+    }
+}
+
+/// Escapes `%`, `_` and `\` for `LIKE … ESCAPE '\'`.
+fn like_prefix(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+impl SqliteDatastore {
+    /// Opens (creating if needed) the database and its table.
+    pub async fn open(settings: SqliteSettings) -> Result<Self> {
+        let table = &settings.table;
+        if table.is_empty() || !table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(Error::bad_input(format!(
+                "sqlite table name {table:?} may only contain letters, digits and _"
+            )));
+        }
+        let memory = settings.filename == ":memory:";
+        let options = if memory {
+            SqliteConnectOptions::from_str("sqlite::memory:")
+                .map_err(|e| Error::bad_input(e.to_string()))?
+        } else {
+            SqliteConnectOptions::new()
+                .filename(&settings.filename)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+        }
+        .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(if memory { 1 } else { 4 })
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(|e| {
+                Error::unavailable(format!("cannot open sqlite {}: {e}", settings.filename))
+            })?;
+        let create = format!(
+            "CREATE TABLE IF NOT EXISTS \"{table}\" (path TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL, \
+             created INTEGER NOT NULL, modified INTEGER NOT NULL, modified_by TEXT)"
+        );
+        sqlx::query(AssertSqlSafe(create))
+            .execute(&pool)
+            .await
+            .map_err(|e| db_error(&settings.filename, e))?;
+        let sql = Sql {
+            select_exact: format!(
+                "SELECT path, data, created, modified, modified_by FROM \"{table}\" WHERE path = ?1"
+            ),
+            select_like: format!(
+                "SELECT path, data, created, modified, modified_by FROM \"{table}\" WHERE path LIKE ?1 ESCAPE '\\' ORDER BY path"
+            ),
+            upsert: format!(
+                "INSERT INTO \"{table}\" (path, data, created, modified, modified_by) VALUES (?1, ?2, ?3, ?3, ?4) \
+                 ON CONFLICT(path) DO UPDATE SET data = excluded.data, \
+                 modified = MAX(excluded.modified, \"{table}\".modified), modified_by = excluded.modified_by \
+                 RETURNING created, modified"
+            ),
+            insert_if_absent: format!(
+                "INSERT INTO \"{table}\" (path, data, created, modified, modified_by) VALUES (?1, ?2, ?3, ?3, ?4) \
+                 ON CONFLICT(path) DO NOTHING"
+            ),
+            delete_exact: format!("DELETE FROM \"{table}\" WHERE path = ?1"),
+        };
+        Ok(SqliteDatastore {
+            pool,
+            sql,
+            filename: settings.filename,
+        })
+    }
+
+    fn err(&self, e: sqlx::Error) -> Error {
+        db_error(&self.filename, e)
+    }
+
+    fn record(row: &sqlx::sqlite::SqliteRow) -> Result<Record> {
+        let text: String = row
+            .try_get("data")
+            .map_err(|e| Error::internal(e.to_string()))?;
+        let data = match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Object(map)) => map,
+            Ok(_) | Err(_) => {
+                return Err(Error::internal("corrupt record data (not a JSON object)"));
+            }
+        };
+        Ok(Record {
+            path: row
+                .try_get("path")
+                .map_err(|e| Error::internal(e.to_string()))?,
+            data,
+            created: row
+                .try_get("created")
+                .map_err(|e| Error::internal(e.to_string()))?,
+            modified: row
+                .try_get("modified")
+                .map_err(|e| Error::internal(e.to_string()))?,
+            modified_by: row
+                .try_get("modified_by")
+                .map_err(|e| Error::internal(e.to_string()))?,
+        })
+    }
+
+    /// Every record the query addresses, in path order.
+    async fn matching(
+        &self,
+        conn: &mut SqliteConnection,
+        query: &PathQuery,
+    ) -> Result<Vec<Record>> {
+        match query {
+            PathQuery::Exact(path) => {
+                let row = sqlx::query(AssertSqlSafe(self.sql.select_exact.as_str()))
+                    .bind(path)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(|e| self.err(e))?;
+                row.as_ref()
+                    .map(Self::record)
+                    .transpose()
+                    .map(|r| r.into_iter().collect())
+            }
+            PathQuery::Wildcard(pattern) => {
+                let rows = sqlx::query(AssertSqlSafe(self.sql.select_like.as_str()))
+                    .bind(like_prefix(pattern.literal_prefix()))
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(|e| self.err(e))?;
+                let mut out = Vec::new();
+                for row in &rows {
+                    // LIKE is case-insensitive and only narrows by prefix: check exactly here.
+                    let path: String = row
+                        .try_get("path")
+                        .map_err(|e| Error::internal(e.to_string()))?;
+                    if pattern.matches(&path) {
+                        out.push(Self::record(row)?);
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    async fn write(
+        &self,
+        conn: &mut SqliteConnection,
+        path: &str,
+        data: &Map<String, Value>,
+        modified_by: Option<&str>,
+    ) -> Result<(i64, i64)> {
+        let row = sqlx::query(AssertSqlSafe(self.sql.upsert.as_str()))
+            .bind(path)
+            .bind(Value::Object(data.clone()).to_string())
+            .bind(now_millis())
+            .bind(modified_by)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok((
+            row.try_get("created")
+                .map_err(|e| Error::internal(e.to_string()))?,
+            row.try_get("modified")
+                .map_err(|e| Error::internal(e.to_string()))?,
+        ))
+    }
+
+    /// Runs `work` inside `BEGIN IMMEDIATE … COMMIT` (one writer at a time, across processes).
+    async fn exclusive<T>(
+        &self,
+        work: impl for<'c> FnOnce(
+            &'c Self,
+            &'c mut SqliteConnection,
+        ) -> futures_util::future::BoxFuture<'c, Result<T>>,
+    ) -> Result<T> {
+        let mut conn = self.pool.acquire().await.map_err(|e| self.err(e))?;
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| self.err(e))?;
+        match work(self, &mut conn).await {
+            Ok(value) => {
+                sqlx::query("COMMIT")
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| self.err(e))?;
+                Ok(value)
+            }
+            Err(e) => {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                Err(e)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Datastore for SqliteDatastore {
+    fn provider(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn upsert(
+        &self,
+        path: &str,
+        data: Map<String, Value>,
+        options: &UpsertOptions,
+    ) -> Result<Record> {
+        let path = path.to_string();
+        let options = options.clone();
+        self.exclusive(move |this, conn| {
+            async move {
+                let existing = this
+                    .matching(conn, &PathQuery::Exact(path.clone()))
+                    .await?
+                    .pop();
+                if options.if_absent {
+                    if let Some(existing) = existing {
+                        return Ok(existing);
+                    }
+                    sqlx::query(AssertSqlSafe(this.sql.insert_if_absent.as_str()))
+                        .bind(&path)
+                        .bind(Value::Object(data.clone()).to_string())
+                        .bind(now_millis())
+                        .bind(options.modified_by.as_deref())
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(|e| this.err(e))?;
+                    return this
+                        .matching(conn, &PathQuery::Exact(path.clone()))
+                        .await?
+                        .pop()
+                        .ok_or_else(|| Error::internal("record vanished after insert"));
+                }
+                let data = match (options.merge, existing) {
+                    (true, Some(existing)) => {
+                        let mut merged = existing.data;
+                        merged.extend(data);
+                        merged
+                    }
+                    _ => data,
+                };
+                let (created, modified) = this
+                    .write(conn, &path, &data, options.modified_by.as_deref())
+                    .await?;
+                Ok(Record {
+                    path,
+                    data,
+                    created,
+                    modified,
+                    modified_by: options.modified_by.clone(),
+                })
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    async fn increment(
+        &self,
+        path: &str,
+        gauge: &str,
+        by: &Number,
+        modified_by: Option<&str>,
+    ) -> Result<Number> {
+        let (path, gauge, by, modified_by) = (
+            path.to_string(),
+            gauge.to_string(),
+            by.clone(),
+            modified_by.map(str::to_string),
+        );
+        self.exclusive(move |this, conn| {
+            async move {
+                let mut data = this
+                    .matching(conn, &PathQuery::Exact(path.clone()))
+                    .await?
+                    .pop()
+                    .map(|r| r.data)
+                    .unwrap_or_default();
+                let current = data
+                    .get(&gauge)
+                    .and_then(|g| g.get("value"))
+                    .and_then(Value::as_number)
+                    .cloned()
+                    .unwrap_or_else(|| 0.into());
+                let next = add_numbers(&current, &by);
+                let mut value = Map::new();
+                value.insert("value".into(), Value::Number(next.clone()));
+                data.insert(gauge, Value::Object(value));
+                this.write(conn, &path, &data, modified_by.as_deref())
+                    .await?;
+                Ok(next)
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    async fn find(&self, query: &PathQuery, options: &FindOptions) -> Result<Vec<Record>> {
+        let mut conn = self.pool.acquire().await.map_err(|e| self.err(e))?;
+        let mut found: Vec<Record> = self
+            .matching(&mut conn, query)
+            .await?
+            .into_iter()
+            .filter(|r| options.criteria.as_ref().is_none_or(|c| c.matches(r)))
+            .collect();
+        sort_records(&mut found, &options.sort);
+        let skip = options.skip.unwrap_or(0) as usize;
+        let limit = options.limit.map(|l| l as usize).unwrap_or(usize::MAX);
+        let mut page: Vec<Record> = found.into_iter().skip(skip).take(limit).collect();
+        if let Some(projection) = &options.fields {
+            for record in &mut page {
+                record.data = projection.apply(&record.data);
+            }
+        }
+        Ok(page)
+    }
+
+    async fn count(&self, query: &PathQuery, criteria: Option<&Criteria>) -> Result<u64> {
+        let mut conn = self.pool.acquire().await.map_err(|e| self.err(e))?;
+        Ok(self
+            .matching(&mut conn, query)
+            .await?
+            .iter()
+            .filter(|r| criteria.is_none_or(|c| c.matches(r)))
+            .count() as u64)
+    }
+
+    async fn remove(&self, query: &PathQuery) -> Result<u64> {
+        let query = query.clone();
+        self.exclusive(move |this, conn| {
+            async move {
+                let doomed = this.matching(conn, &query).await?;
+                for record in &doomed {
+                    sqlx::query(AssertSqlSafe(this.sql.delete_exact.as_str()))
+                        .bind(&record.path)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(|e| this.err(e))?;
+                }
+                Ok(doomed.len() as u64)
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn build(
+    context: BuildContext,
+) -> futures_util::future::BoxFuture<'static, Result<Arc<dyn Datastore>>> {
+    async move {
+        let settings = if context.settings.is_null() {
+            Value::Object(Map::new())
+        } else {
+            context.settings
+        };
+        let settings: SqliteSettings = serde_json::from_value(settings)
+            .map_err(|e| Error::bad_input(format!("sqlite settings: {e}")))?;
+        Ok(Arc::new(SqliteDatastore::open(settings).await?) as Arc<dyn Datastore>)
+    }
+    .boxed()
+}
+
+inventory::submit! {
+    DatastorePlugin {
+        name: "sqlite",
+        aliases: &["happn-db-provider-sqlite"],
+        description: "Embedded SQLite file (WAL): zero setup, shared by node processes on one machine.",
+        example: r#"{"filename": ":memory:", "table": "happn"}"#,
+        build,
+    }
+}

@@ -474,7 +474,7 @@ async fn large_and_unicode(s: &dyn Datastore) {
         Some(1024 * 1024),
         "1 MB document"
     );
-    let text = "héllo — 你好 🌍 \u{0}";
+    let text = "héllo — 你好 🌍 \u{7f} \t \"quoted\" \\";
     put(s, "/kit/uni/a", json!({"text": text, "ключ": "значение"})).await;
     let read = s
         .find_one("/kit/uni/a")

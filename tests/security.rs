@@ -575,3 +575,164 @@ async fn every_change_emits_a_typed_event() {
         ]
     );
 }
+
+/// Prohibits apply per record, whatever the query or mask text says.
+#[tokio::test]
+async fn prohibits_hold_against_wildcards() {
+    let node = secure_node().await;
+    let writer = login(&node, "writer", "writer-pass").await.unwrap();
+    let reader = login(&node, "reader", "reader-pass").await.unwrap();
+    writer.set("/shared/open", json!({"v": 1})).await.unwrap();
+    writer
+        .set("/shared/secret/hidden", json!({"v": 2}))
+        .await
+        .unwrap();
+    let all = reader
+        .get_many("/shared/*", Default::default())
+        .await
+        .unwrap();
+    let paths: Vec<&str> = all
+        .iter()
+        .map(|r| r["_meta"]["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        ["/shared/open"],
+        "wildcard get skips prohibited records"
+    );
+    assert_eq!(
+        reader.count("/shared/*", Default::default()).await.unwrap(),
+        1
+    );
+    let (_, initial) = reader
+        .on(
+            "/shared/*",
+            OnOptions {
+                initial_values: true,
+                ..OnOptions::default()
+            },
+            |_| {},
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        initial.len(),
+        1,
+        "initial values skip prohibited records: {initial:?}"
+    );
+    let (_, mut events) = reader
+        .on_stream("/shared/**", OnOptions::default())
+        .await
+        .unwrap();
+    writer
+        .set("/shared/secret/hidden", json!({"v": 3}))
+        .await
+        .unwrap();
+    writer.set("/shared/open", json!({"v": 4})).await.unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        event.meta["path"], "/shared/open",
+        "no event from the prohibited path"
+    );
+    // A writer without get on /inbox gets back what it sent, not the merged record.
+    writer.set("/inbox/m", json!({"old": 1})).await.unwrap();
+    let merged = writer
+        .set_with(
+            "/inbox/m",
+            json!({"new": 2}),
+            happn_cluster::client::SetOptions {
+                merge: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .reply;
+    assert!(merged.get("old").is_none(), "{merged}");
+    assert_eq!(merged["new"], 2);
+}
+
+#[tokio::test]
+async fn tokens_do_not_survive_user_recreation_and_names_cannot_escape() {
+    let node = secure_node().await;
+    let security = node.security().clone();
+    security
+        .upsert_user("temp", Some("temp-pass"), Value::Null)
+        .await
+        .unwrap();
+    let temp = login(&node, "temp", "temp-pass").await.unwrap();
+    let token = temp.token().unwrap();
+    security.delete_user("temp").await.unwrap();
+    security
+        .upsert_user("temp", Some("other-pass"), Value::Null)
+        .await
+        .unwrap();
+    let mut options = ClientOptions::new(url(&node));
+    options.token = Some(token);
+    assert!(
+        Client::connect(options).await.is_err(),
+        "a re-created namesake does not inherit tokens"
+    );
+    for name in [
+        "reader/_USER_GROUP/readers",
+        "_ADMIN/_USER_GROUP/_ADMIN",
+        "../x",
+    ] {
+        let err = login(&node, name, "x").await.unwrap_err();
+        assert!(
+            matches!(err, Error::Unauthorized(ref m) if m.contains("Invalid credentials")),
+            "{name}: {err}"
+        );
+    }
+    // One login per socket.
+    let reader = login(&node, "reader", "reader-pass").await.unwrap();
+    let again = reader
+        .request(
+            "login",
+            None,
+            json!({"username": "writer", "password": "writer-pass"}),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(again.to_string().contains("already logged in"), "{again}");
+}
+
+#[tokio::test]
+async fn a_plugin_user_cannot_become_a_stored_namesake() {
+    let mut config = secure_config();
+    config.services.security.config.auth.plugin = "open".into();
+    let node = Node::start(config).await.unwrap();
+    // The `open` plugin lets anyone in, with no groups.
+    let fake = login(&node, "_ADMIN", "anything").await.unwrap();
+    assert!(fake.get("/shared/x").await.is_err(), "no permissions");
+    let mut options = ClientOptions::new(url(&node));
+    options.token = fake.token();
+    let by_token = Client::connect(options).await.unwrap();
+    assert!(
+        matches!(by_token.get("/shared/x").await, Err(Error::Forbidden(_))),
+        "the token must not pick up the stored _ADMIN's groups"
+    );
+}
+
+#[tokio::test]
+async fn listening_sessions_expire_too() {
+    let mut config = secure_config();
+    config.services.security.config.session_ttl = Some(Millis(500));
+    let node = Node::start(config).await.unwrap();
+    let reader = login(&node, "reader", "reader-pass").await.unwrap();
+    let (_, _events) = reader
+        .on_stream("/shared/*", OnOptions::default())
+        .await
+        .unwrap();
+    assert!(
+        eventually_async(|| async {
+            reader.last_disconnect_reason().as_deref() == Some("token-expired")
+        })
+        .await,
+        "the sweep ends a session that only listens"
+    );
+}

@@ -29,6 +29,9 @@ pub struct Subscription {
     /// The mask text (the channel without its `/ACTION@` prefix), re-authorized when
     /// permissions change.
     pub mask: Arc<str>,
+    /// Check the session's `on` permission for every event (restricted sessions: a
+    /// prohibit may cover part of what the mask matches).
+    pub checked: bool,
     /// Deliver the posted fields (not the merged record) for merge writes.
     pub merge: bool,
     /// Depth of a trailing `**`, echoed as `_meta.depth`.
@@ -145,6 +148,10 @@ impl PubSub {
                 .as_ref()
                 .is_some_and(|targets| !targets.iter().any(|t| *t == sub.session.id))
                 || (p.no_cluster && sub.session.is_peer())
+                || (sub.checked
+                    && !sub.session.auth().is_some_and(|a| {
+                        a.permissions.allows(crate::security::Action::On, &p.path)
+                    }))
             {
                 results.skipped += 1;
                 continue;

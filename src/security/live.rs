@@ -13,8 +13,38 @@ use crate::node::NodeContext;
 use crate::protocol::system_frame;
 use crate::session::{SessionAuth, SessionHandle};
 
-/// Starts the task that follows the node's security events (it ends with the node).
+/// Ends sessions whose token expired or that sat idle past the inactivity threshold, even
+/// when they only listen (checked every second).
+fn spawn_expiry_sweep(ctx: &Arc<NodeContext>) {
+    let weak: Weak<NodeContext> = Arc::downgrade(ctx);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let Some(ctx) = weak.upgrade() else { return };
+            if !ctx.secure {
+                return;
+            }
+            let now = happn_cluster_sdk::now_millis();
+            for session in ctx.sessions() {
+                let Some(auth) = session.auth() else { continue };
+                if auth.expires_at.is_some_and(|exp| now >= exp) {
+                    session.terminate("token-expired", false);
+                } else if ctx
+                    .inactivity_threshold
+                    .is_some_and(|limit| now - session.last_activity() > limit)
+                {
+                    session.terminate("inactivity-threshold", false);
+                }
+            }
+        }
+    });
+}
+
+/// Starts the tasks that follow the node's security events and expire sessions (they end
+/// with the node).
 pub fn spawn(ctx: &Arc<NodeContext>) {
+    spawn_expiry_sweep(ctx);
     let mut events = ctx.security.subscribe_events();
     let weak: Weak<NodeContext> = Arc::downgrade(ctx);
     tokio::spawn(async move {

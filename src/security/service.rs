@@ -48,6 +48,10 @@ pub struct SecurityService {
     config: SecurityConfig,
     node_name: String,
     auth: Arc<dyn Auth>,
+    /// The resolved auth plugin's name (`store` for the built-in one, whatever alias chose it).
+    auth_name: &'static str,
+    /// Bounds concurrent password verifications (each is a CPU-heavy PBKDF2 run).
+    verifications: tokio::sync::Semaphore,
     secret: Mutex<Vec<u8>>,
     lockouts: Mutex<HashMap<String, Lockout>>,
     events: broadcast::Sender<SecurityEvent>,
@@ -98,12 +102,23 @@ impl SecurityService {
             config,
             node_name: node_name.to_string(),
             auth,
+            auth_name: plugin.name,
+            verifications: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism()
+                    .map(|n| n.get() * 2)
+                    .unwrap_or(4),
+            ),
             secret: Mutex::new(Vec::new()),
             lockouts: Mutex::new(HashMap::new()),
             events,
         });
         service.bootstrap().await?;
         Ok(service)
+    }
+
+    /// True when users are verified by the built-in `store` plugin.
+    pub fn uses_store(&self) -> bool {
+        self.auth_name == "store"
     }
 
     /// Receives every security change made through this service.
@@ -206,7 +221,19 @@ impl SecurityService {
                 if username.len() > MAX_CREDENTIAL_BYTES || password.len() > MAX_CREDENTIAL_BYTES {
                     return Err(Error::bad_input("credentials are too long"));
                 }
-                self.check_lockout(&username)?;
+                // A name that cannot be a user (e.g. one reaching into membership records)
+                // is simply wrong credentials.
+                if validate_name(&username, "user").is_err() {
+                    return Err(Error::Unauthorized("Invalid credentials".into()));
+                }
+                // Count the attempt before verifying, so parallel guesses cannot outrun the
+                // lockout; success clears it.
+                self.begin_attempt(&username)?;
+                let permit = self
+                    .verifications
+                    .acquire()
+                    .await
+                    .map_err(|_| Error::unavailable("security service stopping"))?;
                 let verified = self
                     .auth
                     .verify(&Credentials::Password {
@@ -214,10 +241,10 @@ impl SecurityService {
                         password,
                     })
                     .await;
-                let identity = match verified {
+                drop(permit);
+                let mut identity = match verified {
                     Ok(identity) => identity,
                     Err(Error::Unauthorized(_)) => {
-                        self.record_failure(&username);
                         return Err(Error::Unauthorized("Invalid credentials".into()));
                     }
                     Err(other) => return Err(other),
@@ -226,6 +253,12 @@ impl SecurityService {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .remove(&username);
+                if !self.uses_store() {
+                    // Group names from a third-party plugin become paths: keep only valid ones.
+                    identity
+                        .groups
+                        .retain(|g| validate_name(g, "group").is_ok());
+                }
                 let permissions = Arc::new(self.permissions_for_groups(&identity.groups).await?);
                 let now = now_millis();
                 let claims = Claims {
@@ -236,6 +269,8 @@ impl SecurityService {
                     groups: identity.groups.clone(),
                     origin: self.node_name.clone(),
                     kind: 1,
+                    src: self.auth_name.to_string(),
+                    uid: identity.user_id.clone(),
                 };
                 let token = token::sign(&claims, &self.secret());
                 Ok(LoginOutcome {
@@ -274,63 +309,77 @@ impl SecurityService {
         if self.is_revoked(&claims.sid).await? {
             return Err(Error::Unauthorized("token has been revoked".into()));
         }
-        let store = self.data.route(USER_PREFIX).clone();
-        let identity = match load_user(store.as_ref(), &claims.username).await? {
-            Some((user, groups)) => Identity {
-                username: user.username,
-                user_id: Some(user.userid),
-                groups,
-                custom_data: user.custom_data,
-            },
-            // Users verified by another auth plugin keep the groups asserted at login.
-            None if self.config.auth.plugin != "store" => Identity {
-                username: claims.username.clone(),
-                user_id: None,
-                groups: claims.groups.clone(),
-                custom_data: Value::Null,
-            },
-            None => {
-                return Err(Error::Unauthorized(
-                    "the token's user no longer exists".into(),
-                ));
+        let identity = if claims.src == "store" {
+            // Stored users: the user must still exist, be the same user (not a re-created
+            // namesake), and gets its current groups.
+            let store = self.data.route(USER_PREFIX).clone();
+            match load_user(store.as_ref(), &claims.username).await? {
+                Some((user, groups)) if claims.uid.as_deref() == Some(user.userid.as_str()) => {
+                    Identity {
+                        username: user.username,
+                        user_id: Some(user.userid),
+                        groups,
+                        custom_data: user.custom_data,
+                    }
+                }
+                _ => {
+                    return Err(Error::Unauthorized(
+                        "the token's user no longer exists".into(),
+                    ));
+                }
             }
+        } else if claims.src == self.auth_name {
+            // Users verified by a third-party plugin keep the groups asserted at login.
+            Identity {
+                username: claims.username.clone(),
+                user_id: claims.uid.clone(),
+                groups: claims
+                    .groups
+                    .iter()
+                    .filter(|g| validate_name(g, "group").is_ok())
+                    .cloned()
+                    .collect(),
+                custom_data: Value::Null,
+            }
+        } else {
+            return Err(Error::Unauthorized(
+                "the token was issued by another authentication source".into(),
+            ));
         };
         Ok((claims, identity))
     }
 
-    fn check_lockout(&self, username: &str) -> Result<()> {
+    /// Refuses locked accounts and counts this attempt as a failure until it succeeds.
+    fn begin_attempt(&self, username: &str) -> Result<()> {
         let lockout = &self.config.account_lockout;
         if !lockout.enabled {
             return Ok(());
         }
+        let now = now_millis();
         let mut table = self.lockouts.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(entry) = table.get_mut(username)
+        if let Some(entry) = table.get(username)
             && let Some(until) = entry.locked_until
         {
-            if now_millis() < until {
+            if now < until {
                 return Err(Error::Unauthorized("Account locked out".into()));
             }
             table.remove(username);
         }
-        Ok(())
-    }
-
-    fn record_failure(&self, username: &str) {
-        let lockout = &self.config.account_lockout;
-        if !lockout.enabled {
-            return;
-        }
-        let mut table = self.lockouts.lock().unwrap_or_else(|p| p.into_inner());
-        // Bound the table: unknown usernames must not grow it without limit.
-        if table.len() > 100_000 {
-            let now = now_millis();
+        // Bound the table: junk usernames must not grow it without limit.
+        if table.len() >= 10_000 {
             table.retain(|_, e| e.locked_until.is_some_and(|u| u > now));
+            if table.len() >= 100_000 {
+                // Under a flood keep refusing what is locked; forget the rest.
+                tracing::warn!("account lockout table full: dropping the oldest locks");
+                table.clear();
+            }
         }
         let entry = table.entry(username.to_string()).or_default();
         entry.failures += 1;
         if entry.failures >= lockout.attempts {
-            entry.locked_until = Some(now_millis() + lockout.retry_interval.0 as i64);
+            entry.locked_until = Some(now + lockout.retry_interval.0 as i64);
         }
+        Ok(())
     }
 
     /// Revokes a token: it can no longer log in, and sessions created from it should end
@@ -393,6 +442,11 @@ impl SecurityService {
             }
         }
         Ok(set)
+    }
+
+    /// True if the token family `sid` has been revoked.
+    pub async fn is_token_family_revoked(&self, sid: &str) -> Result<bool> {
+        self.is_revoked(sid).await
     }
 
     /// The current identity of a stored user (None if the user is gone).

@@ -13,6 +13,15 @@ use happn_cluster_sdk::{
 use super::hash::verify_password;
 use super::model::{StoredUser, user_path};
 
+/// A well-formed hash (10000 iterations, as new hashes) that no password matches.
+static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "pbkdf2$10000${}${}$sha512",
+        "0".repeat(128),
+        "1".repeat(128)
+    )
+});
+
 /// Verifies usernames and passwords against the stored users.
 pub struct StoreAuth {
     store: Arc<dyn Datastore>,
@@ -57,7 +66,16 @@ impl Auth for StoreAuth {
         let Credentials::Password { username, password } = credentials else {
             return Err(Error::Unauthorized("Invalid credentials".into()));
         };
-        let Some((user, groups)) = load_user(self.store.as_ref(), username).await? else {
+        let loaded = match load_user(self.store.as_ref(), username).await {
+            Ok(loaded) => loaded,
+            Err(Error::Internal(_)) => None,
+            Err(other) => return Err(other),
+        };
+        let Some((user, groups)) = loaded else {
+            // Spend the same time on unknown users, so timing does not reveal which exist.
+            let password = password.clone();
+            let _ =
+                tokio::task::spawn_blocking(move || verify_password(&password, &DUMMY_HASH)).await;
             return Err(Error::Unauthorized("Invalid credentials".into()));
         };
         // Verification is CPU-heavy: keep it off the async workers.

@@ -28,6 +28,13 @@ pub struct Claims {
     /// happn session type: 1 stateful (websocket), 0 stateless (HTTP).
     #[serde(rename = "type", default)]
     pub kind: u8,
+    /// Which auth plugin verified the user (`store` for stored users).
+    #[serde(default)]
+    pub src: String,
+    /// The stored user's id at issue time: a deleted and re-created user does not inherit
+    /// old tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
 }
 
 /// Why a token was refused.
@@ -115,6 +122,8 @@ mod tests {
             groups: vec!["g".into()],
             origin: "n".into(),
             kind: 1,
+            src: "store".into(),
+            uid: Some("id".into()),
         }
     }
 

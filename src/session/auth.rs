@@ -35,6 +35,12 @@ impl Session {
         };
         let mut user = Value::Null;
         let mut session_token = Value::Null;
+        if self.logged_in && self.ctx.secure {
+            // Switching users on a live socket would carry subscriptions across identities.
+            return Err(Error::bad_input(
+                "this session is already logged in; connect again to log in as someone else",
+            ));
+        }
         if self.ctx.secure {
             let credentials = match (&username, password, token) {
                 (_, _, Some(token)) => Credentials::Token(token),
@@ -68,6 +74,7 @@ impl Session {
                 token: outcome.token,
                 sid: outcome.claims.sid,
                 expires_at: outcome.claims.exp,
+                from_store: outcome.claims.src == "store",
             })));
         } else {
             self.username = username;
@@ -94,9 +101,9 @@ impl Session {
         Ok(Some(self.reply(request).ok(session, Map::new(), false)))
     }
 
-    /// Checks that this session may perform `action` on `path` (always true on insecure
-    /// nodes). Expired and idle sessions are refused and disconnected.
-    pub(super) fn authorize(&self, action: Action, path: &str) -> Result<(), Error> {
+    /// Checks that a secure session is logged in, unexpired and not idle; expired and idle
+    /// sessions are refused and end after the reply. Runs before any other validation.
+    pub(super) fn check_session(&self) -> Result<(), Error> {
         if !self.ctx.secure {
             return Ok(());
         }
@@ -123,6 +130,18 @@ impl Session {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// Checks that this session may perform `action` on `path` (always true on insecure
+    /// nodes).
+    pub(super) fn authorize(&self, action: Action, path: &str) -> Result<(), Error> {
+        if !self.ctx.secure {
+            return Ok(());
+        }
+        let Some(auth) = self.handle.auth() else {
+            return Err(Error::Unauthorized("please log in first".into()));
+        };
         let path = crate::path::normalise(path);
         if auth.permissions.allows(action, &path) {
             Ok(())
@@ -138,7 +157,10 @@ impl Session {
             return Ok(Some(self.reply(request).ok(Value::Null, Map::new(), false)));
         };
         self.handle.set_closing_itself();
-        self.ctx.security.revoke_token(&auth.token).await?;
+        if let Err(e) = self.ctx.security.revoke_token(&auth.token).await {
+            self.handle.clear_closing_itself();
+            return Err(e);
+        }
         self.send(self.reply(request).ok(Value::Null, Map::new(), false));
         self.handle.close_after_queue(false);
         Ok(None)
@@ -155,5 +177,19 @@ impl Session {
             }
         }
         Ok(Some(self.reply(request).ok(Value::Null, Map::new(), false)))
+    }
+}
+
+impl Session {
+    /// The permissions of a restricted (secure, non-admin) session; None when nothing needs
+    /// per-record filtering. Prohibits apply per record, not only to a query's text.
+    pub(super) fn restricted(&self) -> Option<Arc<crate::security::PermissionSet>> {
+        if !self.ctx.secure {
+            return None;
+        }
+        self.handle
+            .auth()
+            .map(|a| a.permissions.clone())
+            .filter(|p| !p.is_admin())
     }
 }

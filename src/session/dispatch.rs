@@ -8,6 +8,17 @@ use crate::protocol::{HAPPN_COMPAT_VERSION, PROTOCOL, Reply, Request};
 
 impl Session {
     pub(super) async fn dispatch(&mut self, request: Request) {
+        // Expired or idle sessions are refused before anything else is looked at.
+        let handshake = matches!(
+            request.action.as_str(),
+            "configure-session" | "describe" | "login"
+        );
+        let mut session_error = if self.logged_in && self.ctx.secure && !handshake {
+            self.check_session().err()
+        } else {
+            None
+        };
+        let session_ok = session_error.is_none();
         let result = match request.action.as_str() {
             "configure-session" => self.configure_session(&request),
             "describe" => Ok(Some(self.reply(&request).ok(
@@ -19,6 +30,9 @@ impl Session {
             action if !self.logged_in && self.ctx.secure => Err(Error::Unauthorized(format!(
                 "please log in before sending {action} requests"
             ))),
+            _ if self.logged_in && self.ctx.secure && !session_ok => Err(session_error
+                .take()
+                .unwrap_or_else(|| Error::Unauthorized("session refused".into()))),
             "set" => self.set(&request).await,
             "get" => self.get(&request).await,
             "count" => self.count(&request).await,

@@ -29,6 +29,8 @@ pub struct SessionAuth {
     pub sid: String,
     /// When the token expires (ms since epoch).
     pub expires_at: Option<i64>,
+    /// True when the user is a stored user (false for third-party auth plugin users).
+    pub from_store: bool,
 }
 
 /// One connected session as seen from outside its own task.
@@ -81,6 +83,16 @@ impl SessionHandle {
     pub fn touch(&self) -> i64 {
         self.last_activity
             .swap(happn_cluster_sdk::now_millis(), Ordering::AcqRel)
+    }
+
+    /// When the session last made a request (ms since epoch).
+    pub fn last_activity(&self) -> i64 {
+        self.last_activity.load(Ordering::Acquire)
+    }
+
+    /// Clears the self-closing mark (its revoke request failed).
+    pub fn clear_closing_itself(&self) {
+        self.closing_itself.store(false, Ordering::Release);
     }
 
     /// Marks the session as ending itself (it answers its own revoke request before closing,

@@ -64,6 +64,7 @@ impl Session {
             session: self.handle.clone(),
             channel: channel.into(),
             mask: mask_text.into(),
+            checked: self.restricted().is_some(),
             merge: request.flag("merge"),
             depth: mask.globstar_depth(),
         };
@@ -112,9 +113,15 @@ impl Session {
             .data
             .get(&PathQuery::parse(query_text), &options)
             .await?;
+        let restricted = self.restricted();
         Ok(records
             .iter()
             .filter(|r| mask.matches(&r.path) && !is_system_path(&r.path))
+            .filter(|r| {
+                restricted
+                    .as_ref()
+                    .is_none_or(|p| p.allows(Action::On, &r.path))
+            })
             .map(|r| r.to_client_json())
             .collect())
     }

@@ -115,6 +115,14 @@ impl Session {
                 None,
             )));
         }
+        let mut written = written;
+        let reply_override = match (&merge_data, self.restricted()) {
+            // A writer who may not read gets back what it sent, not the merged record.
+            (Some(posted), Some(permissions)) if !permissions.allows(Action::Get, &path) => {
+                Some(posted.clone())
+            }
+            _ => None,
+        };
         let publication = self.publication(
             request,
             EventKind::Set,
@@ -123,6 +131,9 @@ impl Session {
             merge_data,
             consistency,
         )?;
+        if let Some(posted) = reply_override {
+            written.data = posted;
+        }
         self.publish_and_reply(request, &path, publication, written)
     }
 
@@ -137,13 +148,21 @@ impl Session {
         self.authorize(Action::Remove, &path)?;
         let consistency = Consistency::from_option(request.options.get("consistency"))
             .map_err(Error::bad_input)?;
-        let removed = if may_reach_system(&query) {
-            // Never let a broad wildcard delete reserved records: remove the rest one by one.
+        let restricted = self.restricted().filter(|_| query.is_wildcard());
+        let removed = if may_reach_system(&query) || restricted.is_some() {
+            // Never let a broad wildcard delete reserved records, nor records the session may
+            // not remove: remove the rest one by one.
             let mut params = serde_json::Map::new();
             exclude_system(&mut params);
             let options = FindOptions::from_params(Some(&Value::Object(params)))?;
             let mut removed = 0;
             for record in self.ctx.data.get(&query, &options).await? {
+                if restricted
+                    .as_ref()
+                    .is_some_and(|p| !p.allows(Action::Remove, &record.path))
+                {
+                    continue;
+                }
                 removed += self.ctx.data.remove(&PathQuery::Exact(record.path)).await?;
             }
             removed
@@ -198,7 +217,26 @@ impl Session {
                 .get("options")
                 .and_then(|o| o.get("path_only"))
                 .is_some_and(|v| v == &Value::Bool(true));
-        let records = self.ctx.data.get(&query, &options).await?;
+        let records = match self.restricted().filter(|_| query.is_wildcard()) {
+            // Page after filtering out records the session may not read.
+            Some(permissions) => {
+                let unpaged = FindOptions {
+                    skip: None,
+                    limit: None,
+                    ..options.clone()
+                };
+                self.ctx
+                    .data
+                    .get(&query, &unpaged)
+                    .await?
+                    .into_iter()
+                    .filter(|r| permissions.allows(Action::Get, &r.path))
+                    .skip(options.skip.unwrap_or(0) as usize)
+                    .take(options.limit.map(|l| l as usize).unwrap_or(usize::MAX))
+                    .collect()
+            }
+            None => self.ctx.data.get(&query, &options).await?,
+        };
         let reply = self.reply(request);
         let shape = |record: &Record| {
             if path_only {
@@ -235,6 +273,22 @@ impl Session {
             exclude_system(&mut params);
         }
         let options = FindOptions::from_params(Some(&Value::Object(params)))?;
+        if let Some(permissions) = self.restricted().filter(|_| query.is_wildcard()) {
+            // Count only what the session may read.
+            let n = self
+                .ctx
+                .data
+                .get(&query, &options)
+                .await?
+                .iter()
+                .filter(|r| permissions.allows(Action::Get, &r.path))
+                .count();
+            return Ok(Some(self.reply(request).ok(
+                json!({"value": n}),
+                Map::new(),
+                false,
+            )));
+        }
         let n = self.ctx.data.count(&query, &options).await?;
         Ok(Some(self.reply(request).ok(
             json!({"value": n}),

@@ -27,6 +27,8 @@ pub use happn_cluster_sdk as sdk;
 pub use node::{Node, NodeBuilder};
 
 // Link the bundled plugins so their registrations are present.
+#[cfg(feature = "mongo")]
+use happn_provider_mongo as _;
 #[cfg(feature = "postgres")]
 use happn_provider_postgres as _;
 #[cfg(feature = "sqlite")]

@@ -1,0 +1,453 @@
+//! # happn-provider-mongo
+//!
+//! `mongo` (alias `happn-db-provider-mongo`): the default datastore. Documents are shaped as
+//! the original happn-cluster provider stores them — `{path, data, created, modified,
+//! modifiedBy}` with a unique index on `path` — so an existing happn-cluster collection can
+//! be read. Path patterns become anchored regexes with every literal escaped; criteria,
+//! sort and paging are pushed down to MongoDB; shallow merge is `$set` of `data.<key>` and
+//! increment is `$inc`, both atomic.
+//!
+//! Settings: `{"url": "mongodb://127.0.0.1:27017", "database": "happn-cluster",
+//! "collection": "happn-cluster"}`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::{FutureExt, TryStreamExt};
+use happn_cluster_sdk::{
+    BuildContext, Criteria, Datastore, DatastorePlugin, Error, FindOptions, PathQuery, Record,
+    Result, UpsertOptions, inventory, now_millis,
+};
+use mongodb::bson::{self, Bson, Document, doc};
+use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
+use mongodb::{Client, Collection, IndexModel};
+use serde::Deserialize;
+use serde_json::{Map, Number, Value};
+
+/// Settings of the `mongo` provider (the seed's defaults).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MongoSettings {
+    /// Connection string.
+    #[serde(default = "default_url")]
+    pub url: String,
+    /// Database name.
+    #[serde(default = "default_name")]
+    pub database: String,
+    /// Collection name.
+    #[serde(default = "default_name")]
+    pub collection: String,
+}
+
+fn default_url() -> String {
+    "mongodb://127.0.0.1:27017".into()
+}
+
+fn default_name() -> String {
+    "happn-cluster".into()
+}
+
+/// The URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => match url[scheme + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+            None => url.to_string(),
+        },
+        _ => url.to_string(),
+    }
+}
+
+/// A datastore in one MongoDB collection.
+pub struct MongoDatastore {
+    client: Client,
+    collection: Collection<Document>,
+    url: String,
+}
+
+fn to_bson(value: &Value) -> Result<Bson> {
+    bson::to_bson(value).map_err(|e| Error::bad_input(format!("cannot store value: {e}")))
+}
+
+fn json_number(bson: &Bson) -> Option<i64> {
+    match bson {
+        Bson::Int32(i) => Some(i64::from(*i)),
+        Bson::Int64(i) => Some(*i),
+        Bson::Double(f) => Some(*f as i64),
+        Bson::DateTime(d) => Some(d.timestamp_millis()),
+        _ => None,
+    }
+}
+
+/// Rewrites stored-form criteria into what MongoDB accepts: `$regex: [pattern, flags]`
+/// becomes `$regex` + `$options`, and `$not: "regex"` becomes `$not: {$regex}`.
+fn mongo_criteria(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut out = Map::new();
+            for (key, inner) in map {
+                match (key.as_str(), inner) {
+                    ("$regex", Value::Array(items)) => {
+                        out.insert("$regex".into(), items.first().cloned().unwrap_or(Value::Null));
+                        if let Some(flags) = items.get(1) {
+                            out.insert("$options".into(), flags.clone());
+                        }
+                    }
+                    ("$not", Value::String(pattern)) => {
+                        out.insert("$not".into(), serde_json::json!({"$regex": pattern}));
+                    }
+                    ("$not", Value::Array(items)) => {
+                        let mut regex = Map::new();
+                        regex.insert("$regex".into(), items.first().cloned().unwrap_or(Value::Null));
+                        if let Some(flags) = items.get(1) {
+                            regex.insert("$options".into(), flags.clone());
+                        }
+                        out.insert("$not".into(), Value::Object(regex));
+                    }
+                    _ => {
+                        out.insert(key.clone(), mongo_criteria(inner));
+                    }
+                }
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(mongo_criteria).collect()),
+        other => other.clone(),
+    }
+}
+
+fn field_ok(name: &str) -> bool {
+    !name.is_empty() && !name.contains('.') && !name.starts_with('$')
+}
+
+impl MongoDatastore {
+    /// Connects, failing fast (naming the URL) when no server answers within 5 s, and ensures
+    /// the unique index on `path`.
+    pub async fn connect(settings: MongoSettings) -> Result<Self> {
+        let shown = redact(&settings.url);
+        let mut options = ClientOptions::parse(&settings.url)
+            .await
+            .map_err(|e| Error::bad_input(format!("invalid mongo url {shown}: {e}")))?;
+        options.server_selection_timeout = Some(Duration::from_secs(5));
+        options.connect_timeout = Some(Duration::from_secs(5));
+        options.app_name = Some("happn-cluster".into());
+        let client = Client::with_options(options)
+            .map_err(|e| Error::bad_input(format!("invalid mongo options for {shown}: {e}")))?;
+        let database = client.database(&settings.database);
+        database
+            .run_command(doc! {"ping": 1})
+            .await
+            .map_err(|e| Error::unavailable(format!("cannot reach MongoDB at {shown}: {e}")))?;
+        let collection = database.collection::<Document>(&settings.collection);
+        let index = IndexModel::builder()
+            .keys(doc! {"path": 1})
+            .options(IndexOptions::builder().unique(true).name("happn_path_index".to_string()).build())
+            .build();
+        let store = MongoDatastore {
+            client,
+            collection,
+            url: shown,
+        };
+        store.collection.create_index(index).await.map_err(|e| store.err(e))?;
+        Ok(store)
+    }
+
+    fn err(&self, e: mongodb::error::Error) -> Error {
+        use mongodb::error::ErrorKind;
+        let text = e.to_string();
+        match *e.kind {
+            ErrorKind::ServerSelection { .. }
+            | ErrorKind::Io(_)
+            | ErrorKind::ConnectionPoolCleared { .. }
+            | ErrorKind::DnsResolve { .. } => {
+                Error::unavailable(format!("MongoDB at {} unavailable: {text}", self.url))
+            }
+            _ if text.contains("E11000") => Error::Conflict(text),
+            ErrorKind::Command(_) => Error::bad_input(format!("MongoDB refused the request: {text}")),
+            _ => Error::internal(format!("MongoDB: {text}")),
+        }
+    }
+
+    fn record(document: &Document) -> Result<Record> {
+        let path = document
+            .get_str("path")
+            .map_err(|_| Error::internal("stored document has no path"))?
+            .to_string();
+        let data = match document.get("data") {
+            Some(Bson::Document(data)) => {
+                match bson::from_bson::<Value>(Bson::Document(data.clone())) {
+                    Ok(Value::Object(map)) => map,
+                    _ => return Err(Error::internal(format!("corrupt data at {path}"))),
+                }
+            }
+            None | Some(Bson::Null) => Map::new(),
+            Some(other) => {
+                // Old records may hold a bare value: present it as happn does, wrapped.
+                let value = bson::from_bson::<Value>(other.clone()).unwrap_or(Value::Null);
+                happn_cluster_sdk::wrap_data(value)
+            }
+        };
+        Ok(Record {
+            data,
+            created: document.get("created").and_then(json_number).unwrap_or(0),
+            modified: document.get("modified").and_then(json_number).unwrap_or(0),
+            modified_by: document.get_str("modifiedBy").ok().map(str::to_string),
+            path,
+        })
+    }
+
+    fn path_filter(query: &PathQuery) -> Document {
+        match query {
+            PathQuery::Exact(path) => doc! {"path": path},
+            PathQuery::Wildcard(pattern) => {
+                let regex = pattern.to_regex();
+                let regex = regex.strip_prefix("(?s)").unwrap_or(&regex).to_string();
+                doc! {"path": {"$regex": regex, "$options": "s"}}
+            }
+        }
+    }
+
+    fn filter(query: &PathQuery, criteria: Option<&Criteria>) -> Result<Document> {
+        let mut filter = Self::path_filter(query);
+        if let Some(criteria) = criteria {
+            let converted = to_bson(&mongo_criteria(criteria.stored_form()))?;
+            let Bson::Document(criteria) = converted else {
+                return Err(Error::bad_input("criteria must be an object"));
+            };
+            filter = doc! {"$and": [filter, criteria]};
+        }
+        Ok(filter)
+    }
+
+    async fn upsert_once(&self, path: &str, data: &Map<String, Value>, options: &UpsertOptions) -> std::result::Result<Document, mongodb::error::Error> {
+        let now = now_millis();
+        let data_bson = bson::to_bson(&Value::Object(data.clone())).unwrap_or(Bson::Null);
+        let update = if options.if_absent {
+            let mut insert = doc! {"path": path, "data": data_bson, "created": now, "modified": now};
+            if let Some(by) = &options.modified_by {
+                insert.insert("modifiedBy", by);
+            }
+            doc! {"$setOnInsert": insert}
+        } else {
+            let mut set = Document::new();
+            if options.merge && data.keys().all(|k| field_ok(k)) {
+                for (key, value) in data {
+                    set.insert(format!("data.{key}"), bson::to_bson(value).unwrap_or(Bson::Null));
+                }
+                if data.is_empty() {
+                    // Merging nothing still creates the record.
+                    set.insert("path", path);
+                }
+            } else {
+                set.insert("data", data_bson);
+            }
+            if let Some(by) = &options.modified_by {
+                set.insert("modifiedBy", by);
+            }
+            doc! {
+                "$set": set,
+                "$max": {"modified": now},
+                "$setOnInsert": {"created": now},
+            }
+        };
+        let update = if options.if_absent { update } else {
+            let mut update = update;
+            if let Ok(on_insert) = update.get_document_mut("$setOnInsert") {
+                on_insert.insert("path", path);
+            }
+            // `path` may not be in both $set and $setOnInsert.
+            if let Ok(set) = update.get_document_mut("$set") {
+                set.remove("path");
+            }
+            update
+        };
+        let found = self
+            .collection
+            .find_one_and_update(doc! {"path": path}, update)
+            .upsert(true)
+            .return_document(ReturnDocument::After)
+            .await?;
+        Ok(found.unwrap_or_default())
+    }
+}
+
+#[async_trait]
+impl Datastore for MongoDatastore {
+    fn provider(&self) -> &'static str {
+        "mongo"
+    }
+
+    async fn upsert(&self, path: &str, data: Map<String, Value>, options: &UpsertOptions) -> Result<Record> {
+        let mut options = options.clone();
+        let mut data = data;
+        if options.merge && !data.keys().all(|k| field_ok(k)) {
+            // Keys MongoDB cannot address with `$set`: merge here (not atomic).
+            if let Some(existing) = self.find_one(path).await? {
+                let mut merged = existing.data;
+                merged.extend(data);
+                data = merged;
+            }
+            options.merge = false;
+        }
+        // Two concurrent first writes of one path may both try to insert: the loser of the
+        // unique-index race retries and updates.
+        let document = match self.upsert_once(path, &data, &options).await {
+            Ok(document) => document,
+            Err(e) if e.to_string().contains("E11000") => {
+                self.upsert_once(path, &data, &options).await.map_err(|e| self.err(e))?
+            }
+            Err(e) => return Err(self.err(e)),
+        };
+        Self::record(&document)
+    }
+
+    async fn increment(&self, path: &str, gauge: &str, by: &Number, modified_by: Option<&str>) -> Result<Number> {
+        if !field_ok(gauge) {
+            return Err(Error::bad_input(format!(
+                "gauge name {gauge:?} may not be empty, contain '.' or start with '$'"
+            )));
+        }
+        let amount = match (by.as_i64(), by.as_f64()) {
+            (Some(i), _) => Bson::Int64(i),
+            (None, Some(f)) => Bson::Double(f),
+            _ => return Err(Error::bad_input("increment must be a number")),
+        };
+        let now = now_millis();
+        let field = format!("data.{gauge}.value");
+        let mut update = doc! {
+            "$inc": {field.as_str(): amount},
+            "$max": {"modified": now},
+            "$setOnInsert": {"created": now, "path": path},
+        };
+        if let Some(by) = modified_by {
+            update.insert("$set", doc! {"modifiedBy": by});
+        }
+        let run = || async {
+            self.collection
+                .find_one_and_update(doc! {"path": path}, update.clone())
+                .upsert(true)
+                .return_document(ReturnDocument::After)
+                .await
+        };
+        let document = match run().await {
+            Ok(document) => document,
+            Err(e) if e.to_string().contains("E11000") => run().await.map_err(|e| self.err(e))?,
+            Err(e) => return Err(self.err(e)),
+        }
+        .unwrap_or_default();
+        let value = document
+            .get_document("data")
+            .ok()
+            .and_then(|d| d.get_document(gauge).ok())
+            .and_then(|g| g.get("value"))
+            .cloned()
+            .unwrap_or(Bson::Null);
+        match bson::from_bson::<Value>(value) {
+            Ok(Value::Number(n)) => Ok(n),
+            _ => Err(Error::internal("increment produced a non-number")),
+        }
+    }
+
+    async fn find(&self, query: &PathQuery, options: &FindOptions) -> Result<Vec<Record>> {
+        let filter = Self::filter(query, options.criteria.as_ref())?;
+        let mut sort = Document::new();
+        for key in &options.sort {
+            sort.insert(key.field.clone(), if key.descending { -1 } else { 1 });
+        }
+        sort.insert("path", 1);
+        let mut action = self.collection.find(filter).sort(sort);
+        if let Some(skip) = options.skip {
+            action = action.skip(skip);
+        }
+        if let Some(limit) = options.limit {
+            action = action.limit(i64::try_from(limit).unwrap_or(i64::MAX));
+        }
+        let documents: Vec<Document> = action
+            .await
+            .map_err(|e| self.err(e))?
+            .try_collect()
+            .await
+            .map_err(|e| self.err(e))?;
+        let mut records = documents.iter().map(Self::record).collect::<Result<Vec<_>>>()?;
+        if let Some(projection) = &options.fields {
+            for record in &mut records {
+                record.data = projection.apply(&record.data);
+            }
+        }
+        Ok(records)
+    }
+
+    async fn find_one(&self, path: &str) -> Result<Option<Record>> {
+        let found = self
+            .collection
+            .find_one(doc! {"path": path})
+            .await
+            .map_err(|e| self.err(e))?;
+        found.as_ref().map(Self::record).transpose()
+    }
+
+    async fn count(&self, query: &PathQuery, criteria: Option<&Criteria>) -> Result<u64> {
+        let filter = Self::filter(query, criteria)?;
+        self.collection.count_documents(filter).await.map_err(|e| self.err(e))
+    }
+
+    async fn remove(&self, query: &PathQuery) -> Result<u64> {
+        let filter = Self::path_filter(query);
+        let result = self.collection.delete_many(filter).await.map_err(|e| self.err(e))?;
+        Ok(result.deleted_count)
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.collection
+            .find_one(doc! {"path": "/_SYSTEM/_PING"})
+            .await
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    async fn close(&self) {
+        self.client.clone().shutdown().await;
+    }
+}
+
+fn build(context: BuildContext) -> futures_util::future::BoxFuture<'static, Result<Arc<dyn Datastore>>> {
+    async move {
+        let settings = if context.settings.is_null() {
+            Value::Object(Map::new())
+        } else {
+            context.settings
+        };
+        let settings: MongoSettings = serde_json::from_value(settings)
+            .map_err(|e| Error::bad_input(format!("mongo settings: {e}")))?;
+        Ok(Arc::new(MongoDatastore::connect(settings).await?) as Arc<dyn Datastore>)
+    }
+    .boxed()
+}
+
+inventory::submit! {
+    DatastorePlugin {
+        name: "mongo",
+        aliases: &["happn-db-provider-mongo", "mongodb"],
+        description: "MongoDB collection in happn-cluster's document shape (the default datastore).",
+        example: r#"{"url": "mongodb://127.0.0.1:27017/?retryWrites=false", "database": "happn-cluster", "collection": "happn-cluster"}"#,
+        build,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn criteria_are_converted_for_mongodb() {
+        let converted = mongo_criteria(&serde_json::json!({
+            "$or": [{"data.n": {"$regex": ["^a", "i"]}}, {"data.m": {"$not": "^b"}}]
+        }));
+        assert_eq!(
+            converted,
+            serde_json::json!({"$or": [{"data.n": {"$regex": "^a", "$options": "i"}}, {"data.m": {"$not": {"$regex": "^b"}}}]})
+        );
+        assert_eq!(redact("mongodb://u:p@h:1/db"), "mongodb://u:***@h:1/db");
+    }
+}

@@ -1,0 +1,48 @@
+//! The mongo provider against a MongoDB-wire server (scripts/test.sh starts SecantusDB on
+//! 127.0.0.1:27017; `HAPPN_TEST_MONGO_URL` overrides the URL).
+
+use std::sync::Arc;
+
+use happn_provider_mongo::{MongoDatastore, MongoSettings};
+
+fn url() -> String {
+    std::env::var("HAPPN_TEST_MONGO_URL")
+        .unwrap_or_else(|_| "mongodb://127.0.0.1:27017/?retryWrites=false".into())
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mongo_passes_the_conformance_kit() {
+    let store = MongoDatastore::connect(MongoSettings {
+        url: url(),
+        database: "happn-test".into(),
+        collection: unique("kit"),
+    })
+    .await
+    .expect("the test MongoDB server is reachable (scripts/test.sh starts SecantusDB)");
+    happn_cluster_sdk::testkit::run(Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn an_unreachable_server_fails_fast_naming_the_url() {
+    let started = std::time::Instant::now();
+    let err = MongoDatastore::connect(MongoSettings {
+        url: "mongodb://user:secret@127.0.0.1:1/?serverSelectionTimeoutMS=1000".into(),
+        database: "x".into(),
+        collection: "y".into(),
+    })
+    .await
+    .err()
+    .expect("connect fails");
+    let text = err.to_string();
+    assert!(text.contains("127.0.0.1:1"), "{text}");
+    assert!(!text.contains("secret"), "{text}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}

@@ -70,3 +70,60 @@ async fn the_happn3_npm_client_passes_the_compatibility_suite() {
     assert!(stdout.contains(" passed, 0 failed"));
     node.shutdown(Duration::from_secs(2)).await;
 }
+
+/// A node configured in the seed's JSON shape with each real provider serves the npm client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_npm_client_works_against_every_provider() {
+    require_client();
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let dir = tempfile::tempdir().unwrap();
+    let mongo_url = std::env::var("HAPPN_TEST_MONGO_URL")
+        .unwrap_or_else(|_| "mongodb://127.0.0.1:27017/?retryWrites=false".into());
+    let postgres_url = std::env::var("HAPPN_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let sqlite_file = dir.path().join("compat.sqlite").display().to_string();
+    let providers = [
+        (
+            "happn-db-provider-mongo",
+            serde_json::json!({"url": mongo_url, "database": "happn-compat", "collection": format!("c{stamp}")}),
+        ),
+        (
+            "postgres",
+            serde_json::json!({"url": postgres_url, "table": format!("compat_{stamp}")}),
+        ),
+        ("sqlite", serde_json::json!({"filename": sqlite_file})),
+    ];
+    for (provider, settings) in providers {
+        let text = serde_json::json!({
+            "host": "127.0.0.1",
+            "port": 0,
+            "services": {
+                "proxy": {"config": {"host": "127.0.0.1", "port": 0}},
+                "data": {"config": {"datastores": [
+                    {"name": "main", "provider": provider, "settings": settings, "isDefault": true}
+                ]}},
+                "security": {"config": {"pbkdf2Iterations": 64}}
+            }
+        })
+        .to_string();
+        let config = happn_cluster::config::Config::from_json_str(&text)
+            .unwrap()
+            .config;
+        let node = happn_cluster::Node::start(config)
+            .await
+            .unwrap_or_else(|e| panic!("{provider}: {e}"));
+        let started = std::time::Instant::now();
+        let output = run_suite("tests/compat/suite.js", node.client_addr().unwrap().port()).await;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        println!("--- {provider} ({:?})\n{stdout}", started.elapsed());
+        assert!(
+            output.status.success(),
+            "{provider}: compatibility suite failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        node.shutdown(Duration::from_secs(2)).await;
+    }
+}

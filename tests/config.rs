@@ -367,8 +367,13 @@ fn every_validation_error_names_its_key() {
 #[test]
 fn shipped_example_configs_load_and_validate() {
     for file in ["examples/quickstart.toml", "examples/seed-cluster.json"] {
-        let loaded = Config::from_file(std::path::Path::new(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
-        assert!(loaded.ignored_keys.is_empty(), "{file}: {:?}", loaded.ignored_keys);
+        let loaded =
+            Config::from_file(std::path::Path::new(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(
+            loaded.ignored_keys.is_empty(),
+            "{file}: {:?}",
+            loaded.ignored_keys
+        );
         validate(&loaded.config.effective()).unwrap_or_else(|e| panic!("{file}: {e}"));
     }
 }

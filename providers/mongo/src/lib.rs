@@ -89,7 +89,10 @@ fn mongo_criteria(value: &Value) -> Value {
             for (key, inner) in map {
                 match (key.as_str(), inner) {
                     ("$regex", Value::Array(items)) => {
-                        out.insert("$regex".into(), items.first().cloned().unwrap_or(Value::Null));
+                        out.insert(
+                            "$regex".into(),
+                            items.first().cloned().unwrap_or(Value::Null),
+                        );
                         if let Some(flags) = items.get(1) {
                             out.insert("$options".into(), flags.clone());
                         }
@@ -99,7 +102,10 @@ fn mongo_criteria(value: &Value) -> Value {
                     }
                     ("$not", Value::Array(items)) => {
                         let mut regex = Map::new();
-                        regex.insert("$regex".into(), items.first().cloned().unwrap_or(Value::Null));
+                        regex.insert(
+                            "$regex".into(),
+                            items.first().cloned().unwrap_or(Value::Null),
+                        );
                         if let Some(flags) = items.get(1) {
                             regex.insert("$options".into(), flags.clone());
                         }
@@ -129,8 +135,13 @@ impl MongoDatastore {
         let mut options = ClientOptions::parse(&settings.url)
             .await
             .map_err(|e| Error::bad_input(format!("invalid mongo url {shown}: {e}")))?;
-        options.server_selection_timeout = Some(Duration::from_secs(5));
-        options.connect_timeout = Some(Duration::from_secs(5));
+        // Fail fast by default (the driver's own default waits 30 s); the URL may override.
+        options
+            .server_selection_timeout
+            .get_or_insert(Duration::from_secs(5));
+        options
+            .connect_timeout
+            .get_or_insert(Duration::from_secs(5));
         options.app_name = Some("happn-cluster".into());
         let client = Client::with_options(options)
             .map_err(|e| Error::bad_input(format!("invalid mongo options for {shown}: {e}")))?;
@@ -142,14 +153,23 @@ impl MongoDatastore {
         let collection = database.collection::<Document>(&settings.collection);
         let index = IndexModel::builder()
             .keys(doc! {"path": 1})
-            .options(IndexOptions::builder().unique(true).name("happn_path_index".to_string()).build())
+            .options(
+                IndexOptions::builder()
+                    .unique(true)
+                    .name("happn_path_index".to_string())
+                    .build(),
+            )
             .build();
         let store = MongoDatastore {
             client,
             collection,
             url: shown,
         };
-        store.collection.create_index(index).await.map_err(|e| store.err(e))?;
+        store
+            .collection
+            .create_index(index)
+            .await
+            .map_err(|e| store.err(e))?;
         Ok(store)
     }
 
@@ -164,7 +184,9 @@ impl MongoDatastore {
                 Error::unavailable(format!("MongoDB at {} unavailable: {text}", self.url))
             }
             _ if text.contains("E11000") => Error::Conflict(text),
-            ErrorKind::Command(_) => Error::bad_input(format!("MongoDB refused the request: {text}")),
+            ErrorKind::Command(_) => {
+                Error::bad_input(format!("MongoDB refused the request: {text}"))
+            }
             _ => Error::internal(format!("MongoDB: {text}")),
         }
     }
@@ -220,11 +242,17 @@ impl MongoDatastore {
         Ok(filter)
     }
 
-    async fn upsert_once(&self, path: &str, data: &Map<String, Value>, options: &UpsertOptions) -> std::result::Result<Document, mongodb::error::Error> {
+    async fn upsert_once(
+        &self,
+        path: &str,
+        data: &Map<String, Value>,
+        options: &UpsertOptions,
+    ) -> std::result::Result<Document, mongodb::error::Error> {
         let now = now_millis();
         let data_bson = bson::to_bson(&Value::Object(data.clone())).unwrap_or(Bson::Null);
         let update = if options.if_absent {
-            let mut insert = doc! {"path": path, "data": data_bson, "created": now, "modified": now};
+            let mut insert =
+                doc! {"path": path, "data": data_bson, "created": now, "modified": now};
             if let Some(by) = &options.modified_by {
                 insert.insert("modifiedBy", by);
             }
@@ -233,7 +261,10 @@ impl MongoDatastore {
             let mut set = Document::new();
             if options.merge && data.keys().all(|k| field_ok(k)) {
                 for (key, value) in data {
-                    set.insert(format!("data.{key}"), bson::to_bson(value).unwrap_or(Bson::Null));
+                    set.insert(
+                        format!("data.{key}"),
+                        bson::to_bson(value).unwrap_or(Bson::Null),
+                    );
                 }
                 if data.is_empty() {
                     // Merging nothing still creates the record.
@@ -251,7 +282,9 @@ impl MongoDatastore {
                 "$setOnInsert": {"created": now},
             }
         };
-        let update = if options.if_absent { update } else {
+        let update = if options.if_absent {
+            update
+        } else {
             let mut update = update;
             if let Ok(on_insert) = update.get_document_mut("$setOnInsert") {
                 on_insert.insert("path", path);
@@ -278,7 +311,12 @@ impl Datastore for MongoDatastore {
         "mongo"
     }
 
-    async fn upsert(&self, path: &str, data: Map<String, Value>, options: &UpsertOptions) -> Result<Record> {
+    async fn upsert(
+        &self,
+        path: &str,
+        data: Map<String, Value>,
+        options: &UpsertOptions,
+    ) -> Result<Record> {
         let mut options = options.clone();
         let mut data = data;
         if options.merge && !data.keys().all(|k| field_ok(k)) {
@@ -294,15 +332,22 @@ impl Datastore for MongoDatastore {
         // unique-index race retries and updates.
         let document = match self.upsert_once(path, &data, &options).await {
             Ok(document) => document,
-            Err(e) if e.to_string().contains("E11000") => {
-                self.upsert_once(path, &data, &options).await.map_err(|e| self.err(e))?
-            }
+            Err(e) if e.to_string().contains("E11000") => self
+                .upsert_once(path, &data, &options)
+                .await
+                .map_err(|e| self.err(e))?,
             Err(e) => return Err(self.err(e)),
         };
         Self::record(&document)
     }
 
-    async fn increment(&self, path: &str, gauge: &str, by: &Number, modified_by: Option<&str>) -> Result<Number> {
+    async fn increment(
+        &self,
+        path: &str,
+        gauge: &str,
+        by: &Number,
+        modified_by: Option<&str>,
+    ) -> Result<Number> {
         if !field_ok(gauge) {
             return Err(Error::bad_input(format!(
                 "gauge name {gauge:?} may not be empty, contain '.' or start with '$'"
@@ -369,7 +414,10 @@ impl Datastore for MongoDatastore {
             .try_collect()
             .await
             .map_err(|e| self.err(e))?;
-        let mut records = documents.iter().map(Self::record).collect::<Result<Vec<_>>>()?;
+        let mut records = documents
+            .iter()
+            .map(Self::record)
+            .collect::<Result<Vec<_>>>()?;
         if let Some(projection) = &options.fields {
             for record in &mut records {
                 record.data = projection.apply(&record.data);
@@ -389,12 +437,19 @@ impl Datastore for MongoDatastore {
 
     async fn count(&self, query: &PathQuery, criteria: Option<&Criteria>) -> Result<u64> {
         let filter = Self::filter(query, criteria)?;
-        self.collection.count_documents(filter).await.map_err(|e| self.err(e))
+        self.collection
+            .count_documents(filter)
+            .await
+            .map_err(|e| self.err(e))
     }
 
     async fn remove(&self, query: &PathQuery) -> Result<u64> {
         let filter = Self::path_filter(query);
-        let result = self.collection.delete_many(filter).await.map_err(|e| self.err(e))?;
+        let result = self
+            .collection
+            .delete_many(filter)
+            .await
+            .map_err(|e| self.err(e))?;
         Ok(result.deleted_count)
     }
 
@@ -411,7 +466,9 @@ impl Datastore for MongoDatastore {
     }
 }
 
-fn build(context: BuildContext) -> futures_util::future::BoxFuture<'static, Result<Arc<dyn Datastore>>> {
+fn build(
+    context: BuildContext,
+) -> futures_util::future::BoxFuture<'static, Result<Arc<dyn Datastore>>> {
     async move {
         let settings = if context.settings.is_null() {
             Value::Object(Map::new())

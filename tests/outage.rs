@@ -27,7 +27,7 @@ fn free_port() -> u16 {
 }
 
 fn start_secantus(port: u16, storage: &Path) -> Child {
-    let child = Command::new(python())
+    let mut child = Command::new(python())
         .args([
             "-m",
             "secantus",
@@ -48,6 +48,8 @@ fn start_secantus(port: u16, storage: &Path) -> Child {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("SecantusDB did not start on port {port}");
 }
 

@@ -25,8 +25,10 @@ pub struct LoadOptions {
     pub payload_bytes: usize,
     /// How long to run.
     pub duration: Duration,
-    /// Fraction of requests that are gets (the rest are sets).
+    /// Fraction of requests that are gets (the rest are sets and finds).
     pub get_ratio: f64,
+    /// Fraction of requests that are wildcard finds (`<prefix>/*`, limit 10).
+    pub find_ratio: f64,
     /// Number of distinct paths written.
     pub paths: usize,
     /// Credentials for secure endpoints.
@@ -46,6 +48,7 @@ impl Default for LoadOptions {
             payload_bytes: 100,
             duration: Duration::from_secs(10),
             get_ratio: 0.5,
+            find_ratio: 0.0,
             paths: 1000,
             username: None,
             password: None,
@@ -96,6 +99,8 @@ pub struct Report {
     pub set: Latency,
     /// Get latency.
     pub get: Latency,
+    /// Find (wildcard get) latency.
+    pub find: Latency,
     /// Events received by subscribers.
     pub events: u64,
     /// Write-to-delivery latency seen by subscribers.
@@ -125,7 +130,7 @@ impl std::fmt::Display for Report {
             self.ops_per_sec(),
             self.errors
         )?;
-        for (name, l) in [("set", &self.set), ("get", &self.get)] {
+        for (name, l) in [("set", &self.set), ("get", &self.get), ("find", &self.find)] {
             if l.count > 0 {
                 writeln!(
                     f,
@@ -221,9 +226,11 @@ pub async fn run(options: LoadOptions) -> Result<Report> {
         let prefix = prefix.clone();
         let paths = options.paths.max(1);
         let get_ratio = options.get_ratio;
+        let find_ratio = options.find_ratio;
         workers.push(tokio::spawn(async move {
             let mut sets = Vec::new();
             let mut gets = Vec::new();
+            let mut finds = Vec::new();
             let mut errors = 0u64;
             let mut n: u64 = worker as u64 * 7919;
             // Seed the paths this worker reads.
@@ -238,10 +245,21 @@ pub async fn run(options: LoadOptions) -> Result<Report> {
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1442695040888963407);
                 let path = format!("{prefix}/{}", (n >> 33) as usize % paths);
-                let is_get = ((n >> 11) as f64 / (1u64 << 53) as f64) < get_ratio;
+                let draw = (n >> 11) as f64 / (1u64 << 53) as f64;
+                let is_get = draw < get_ratio;
+                let is_find = !is_get && draw < get_ratio + find_ratio;
                 let started = Instant::now();
                 let outcome = if is_get {
                     client.get(&path).await.map(|_| ())
+                } else if is_find {
+                    let options = crate::client::GetOptions {
+                        limit: Some(10),
+                        ..Default::default()
+                    };
+                    client
+                        .get_many(&format!("{prefix}/*"), options)
+                        .await
+                        .map(|_| ())
                 } else {
                     client
                         .set(&path, json!({"p": payload, "t": micros_since_epoch()}))
@@ -253,6 +271,8 @@ pub async fn run(options: LoadOptions) -> Result<Report> {
                     Ok(()) => {
                         if is_get {
                             gets.push(took)
+                        } else if is_find {
+                            finds.push(took)
                         } else {
                             sets.push(took)
                         }
@@ -262,7 +282,7 @@ pub async fn run(options: LoadOptions) -> Result<Report> {
                 }
             }
             client.disconnect().await;
-            (sets, gets, errors)
+            (sets, gets, finds, errors)
         }));
     }
 
@@ -292,13 +312,14 @@ pub async fn run(options: LoadOptions) -> Result<Report> {
         elapsed,
         ..Report::default()
     };
-    let (mut sets, mut gets) = (Vec::new(), Vec::new());
+    let (mut sets, mut gets, mut finds) = (Vec::new(), Vec::new(), Vec::new());
     for worker in workers {
-        let (s, g, e) = worker
+        let (s, g, f, e) = worker
             .await
             .map_err(|e| Error::internal(format!("worker failed: {e}")))?;
         sets.extend(s);
         gets.extend(g);
+        finds.extend(f);
         report.errors += e;
     }
     let mut delivery = Vec::new();
@@ -308,10 +329,11 @@ pub async fn run(options: LoadOptions) -> Result<Report> {
                 .map_err(|e| Error::internal(format!("subscriber failed: {e}")))?,
         );
     }
-    report.ops = (sets.len() + gets.len()) as u64;
+    report.ops = (sets.len() + gets.len() + finds.len()) as u64;
     report.events = events.load(Ordering::Relaxed);
     report.set = Latency::from(sets);
     report.get = Latency::from(gets);
+    report.find = Latency::from(finds);
     report.delivery = Latency::from(delivery);
     Ok(report)
 }

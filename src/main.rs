@@ -55,6 +55,9 @@ struct BenchArgs {
     /// Fraction of requests that are gets (0..=1).
     #[arg(long, default_value_t = 0.5)]
     get_ratio: f64,
+    /// Fraction of requests that are wildcard finds (0..=1; the rest are sets).
+    #[arg(long, default_value_t = 0.0)]
+    find_ratio: f64,
     /// Distinct paths written.
     #[arg(long, default_value_t = 1000)]
     paths: usize,
@@ -158,8 +161,13 @@ fn admin(config: Config, command: happn_cluster::admin::AdminCommand) -> ExitCod
 
 /// Runs the load generator and prints its report.
 fn bench(args: BenchArgs) -> ExitCode {
-    if !(0.0..=1.0).contains(&args.get_ratio) {
-        eprintln!("error: --get-ratio must be between 0 and 1");
+    if !(0.0..=1.0).contains(&args.get_ratio)
+        || !(0.0..=1.0).contains(&args.find_ratio)
+        || args.get_ratio + args.find_ratio > 1.0
+    {
+        eprintln!(
+            "error: --get-ratio and --find-ratio must be between 0 and 1 and sum to at most 1"
+        );
         return ExitCode::from(2);
     }
     let options = happn_cluster::loadgen::LoadOptions {
@@ -169,6 +177,7 @@ fn bench(args: BenchArgs) -> ExitCode {
         payload_bytes: args.payload,
         duration: args.duration,
         get_ratio: args.get_ratio,
+        find_ratio: args.find_ratio,
         paths: args.paths,
         username: args.username,
         password: args.password,

@@ -560,24 +560,29 @@ impl SecurityService {
             }))
     }
 
-    /// Every user, by name.
-    pub async fn list_users(&self) -> Result<Vec<UserInfo>> {
+    /// Records directly under `prefix` (not deeper), with their names.
+    async fn children(&self, prefix: &str) -> Result<Vec<(String, happn_cluster_sdk::Record)>> {
         let records = self
             .data
             .get(
-                &PathQuery::parse(&format!("{USER_PREFIX}*")),
+                &PathQuery::parse(&format!("{prefix}*")),
                 &FindOptions::default(),
             )
             .await?;
+        Ok(records
+            .into_iter()
+            .filter_map(|record| {
+                let name = record.path.strip_prefix(prefix)?.to_string();
+                (!name.contains('/')).then_some((name, record))
+            })
+            .collect())
+    }
+
+    /// Every user, by name.
+    pub async fn list_users(&self) -> Result<Vec<UserInfo>> {
         let mut users = Vec::new();
-        for record in records {
-            let Some(name) = record.path.strip_prefix(USER_PREFIX) else {
-                continue;
-            };
-            if name.contains('/') {
-                continue;
-            }
-            if let Some(user) = self.get_user(name).await? {
+        for (name, _) in self.children(USER_PREFIX).await? {
+            if let Some(user) = self.get_user(&name).await? {
                 users.push(user);
             }
         }
@@ -668,29 +673,16 @@ impl SecurityService {
 
     /// Every group with its permissions.
     pub async fn list_groups(&self) -> Result<Vec<GroupInfo>> {
-        let records = self
-            .data
-            .get(
-                &PathQuery::parse(&format!("{GROUP_PREFIX}*")),
-                &FindOptions::default(),
-            )
-            .await?;
         let mut groups = Vec::new();
-        for record in records {
-            let Some(name) = record.path.strip_prefix(GROUP_PREFIX) else {
-                continue;
-            };
-            if name.contains('/') {
-                continue;
-            }
+        for (name, record) in self.children(GROUP_PREFIX).await? {
             groups.push(GroupInfo {
-                name: name.to_string(),
+                permissions: self.list_permissions(&name).await?,
+                name,
                 custom_data: record
                     .data
                     .get("custom_data")
                     .cloned()
                     .unwrap_or(Value::Null),
-                permissions: self.list_permissions(name).await?,
             });
         }
         groups.sort_by(|a, b| a.name.cmp(&b.name));

@@ -78,6 +78,28 @@ impl FindOptions {
     }
 }
 
+impl FindOptions {
+    /// Applies the options in process to records already narrowed to the query's paths:
+    /// criteria, then sort, skip, limit and projection. The reference behaviour providers
+    /// fall back to when they cannot push work down.
+    pub fn apply(&self, records: Vec<Record>) -> Vec<Record> {
+        let mut found: Vec<Record> = records
+            .into_iter()
+            .filter(|r| self.criteria.as_ref().is_none_or(|c| c.matches(r)))
+            .collect();
+        crate::criteria::sort_records(&mut found, &self.sort);
+        let skip = self.skip.unwrap_or(0) as usize;
+        let limit = self.limit.map(|l| l as usize).unwrap_or(usize::MAX);
+        let mut page: Vec<Record> = found.into_iter().skip(skip).take(limit).collect();
+        if let Some(projection) = &self.fields {
+            for record in &mut page {
+                record.data = projection.apply(&record.data);
+            }
+        }
+        page
+    }
+}
+
 fn non_negative(value: Option<&Value>, name: &str) -> Result<Option<u64>> {
     match value {
         None | Some(Value::Null) => Ok(None),

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use futures_util::FutureExt;
 use serde_json::{Map, Number, Value};
 
-use crate::criteria::{Criteria, sort_records};
+use crate::criteria::Criteria;
 use crate::datastore::{Datastore, FindOptions, UpsertOptions};
 use crate::error::{Error, Result};
 use crate::pathquery::PathQuery;
@@ -139,23 +139,11 @@ impl Datastore for MemoryDatastore {
     }
 
     async fn find(&self, query: &PathQuery, options: &FindOptions) -> Result<Vec<Record>> {
-        let mut found: Vec<Record> = {
+        let candidates: Vec<Record> = {
             let records = self.read()?;
-            matching(&records, query)
-                .filter(|r| options.criteria.as_ref().is_none_or(|c| c.matches(r)))
-                .cloned()
-                .collect()
+            matching(&records, query).cloned().collect()
         };
-        sort_records(&mut found, &options.sort);
-        let skip = options.skip.unwrap_or(0) as usize;
-        let limit = options.limit.map(|l| l as usize).unwrap_or(usize::MAX);
-        let mut page: Vec<Record> = found.into_iter().skip(skip).take(limit).collect();
-        if let Some(projection) = &options.fields {
-            for record in &mut page {
-                record.data = projection.apply(&record.data);
-            }
-        }
-        Ok(page)
+        Ok(options.apply(candidates))
     }
 
     async fn count(&self, query: &PathQuery, criteria: Option<&Criteria>) -> Result<u64> {

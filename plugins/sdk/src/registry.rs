@@ -44,6 +44,31 @@ impl BuildContext {
     }
 }
 
+impl BuildContext {
+    /// Parses the settings into a plugin's settings type (`null` reads as `{}`); errors name
+    /// the plugin.
+    pub fn parse_settings<T: serde::de::DeserializeOwned>(&self, plugin: &str) -> Result<T> {
+        let settings = if self.settings.is_null() {
+            Value::Object(serde_json::Map::new())
+        } else {
+            self.settings.clone()
+        };
+        serde_json::from_value(settings)
+            .map_err(|e| crate::Error::bad_input(format!("{plugin} settings: {e}")))
+    }
+}
+
+/// A connection URL with any password masked (`scheme://user:***@host`), for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => match url[scheme + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+            None => url.to_string(),
+        },
+        _ => url.to_string(),
+    }
+}
+
 impl std::fmt::Debug for BuildContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BuildContext")

@@ -50,13 +50,7 @@ fn default_name() -> String {
 
 /// The URL without its password, for messages.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => match url[scheme + 3..at].split_once(':') {
-            Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-            None => url.to_string(),
-        },
-        _ => url.to_string(),
-    }
+    happn_cluster_sdk::registry::redact_url(url)
 }
 
 /// A datastore in one MongoDB collection.
@@ -470,13 +464,7 @@ fn build(
     context: BuildContext,
 ) -> futures_util::future::BoxFuture<'static, Result<Arc<dyn Datastore>>> {
     async move {
-        let settings = if context.settings.is_null() {
-            Value::Object(Map::new())
-        } else {
-            context.settings
-        };
-        let settings: MongoSettings = serde_json::from_value(settings)
-            .map_err(|e| Error::bad_input(format!("mongo settings: {e}")))?;
+        let settings: MongoSettings = context.parse_settings("mongo")?;
         Ok(Arc::new(MongoDatastore::connect(settings).await?) as Arc<dyn Datastore>)
     }
     .boxed()

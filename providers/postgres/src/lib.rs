@@ -62,16 +62,7 @@ fn default_pool() -> u32 {
 
 /// The URL without its password, for messages.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
+    happn_cluster_sdk::registry::redact_url(url)
 }
 
 /// A datastore in one PostgreSQL table.
@@ -424,13 +415,7 @@ fn build(
     context: BuildContext,
 ) -> futures_util::future::BoxFuture<'static, Result<Arc<dyn Datastore>>> {
     async move {
-        let settings = if context.settings.is_null() {
-            Value::Object(Map::new())
-        } else {
-            context.settings
-        };
-        let settings: PostgresSettings = serde_json::from_value(settings)
-            .map_err(|e| Error::bad_input(format!("postgres settings: {e}")))?;
+        let settings: PostgresSettings = context.parse_settings("postgres")?;
         Ok(Arc::new(PostgresDatastore::connect(settings).await?) as Arc<dyn Datastore>)
     }
     .boxed()

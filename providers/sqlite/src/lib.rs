@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::FutureExt;
-use happn_cluster_sdk::criteria::sort_records;
 use happn_cluster_sdk::record::add_numbers;
 use happn_cluster_sdk::{
     BuildContext, Criteria, Datastore, DatastorePlugin, Error, FindOptions, PathQuery, Record,
@@ -373,22 +372,7 @@ impl Datastore for SqliteDatastore {
 
     async fn find(&self, query: &PathQuery, options: &FindOptions) -> Result<Vec<Record>> {
         let mut conn = self.pool.acquire().await.map_err(|e| self.err(e))?;
-        let mut found: Vec<Record> = self
-            .matching(&mut conn, query)
-            .await?
-            .into_iter()
-            .filter(|r| options.criteria.as_ref().is_none_or(|c| c.matches(r)))
-            .collect();
-        sort_records(&mut found, &options.sort);
-        let skip = options.skip.unwrap_or(0) as usize;
-        let limit = options.limit.map(|l| l as usize).unwrap_or(usize::MAX);
-        let mut page: Vec<Record> = found.into_iter().skip(skip).take(limit).collect();
-        if let Some(projection) = &options.fields {
-            for record in &mut page {
-                record.data = projection.apply(&record.data);
-            }
-        }
-        Ok(page)
+        Ok(options.apply(self.matching(&mut conn, query).await?))
     }
 
     async fn count(&self, query: &PathQuery, criteria: Option<&Criteria>) -> Result<u64> {
@@ -437,13 +421,7 @@ fn build(
     context: BuildContext,
 ) -> futures_util::future::BoxFuture<'static, Result<Arc<dyn Datastore>>> {
     async move {
-        let settings = if context.settings.is_null() {
-            Value::Object(Map::new())
-        } else {
-            context.settings
-        };
-        let settings: SqliteSettings = serde_json::from_value(settings)
-            .map_err(|e| Error::bad_input(format!("sqlite settings: {e}")))?;
+        let settings: SqliteSettings = context.parse_settings("sqlite")?;
         Ok(Arc::new(SqliteDatastore::open(settings).await?) as Arc<dyn Datastore>)
     }
     .boxed()

@@ -175,7 +175,22 @@ impl NodeBuilder {
             outbound_queue: limits.outbound_queue,
             ping_interval: limits.ping_interval,
             dead_after: limits.ping_interval * 5 / 2,
+            tls: None,
         };
+        let proxy = &config.services.proxy.config;
+        // The client port serves TLS when keyPath and certPath are set (checked now, so a bad
+        // certificate fails the start instead of a silent plain-text port).
+        let client_options = ServeOptions {
+            tls: match (&proxy.key_path, &proxy.cert_path) {
+                (Some(key_path), Some(cert_path)) => Some(happn_cluster_sdk::TlsFiles {
+                    cert_path: cert_path.clone(),
+                    key_path: key_path.clone(),
+                }),
+                _ => None,
+            },
+            ..serve_options.clone()
+        };
+        transport.check(&client_options)?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let host: Arc<dyn Host> = Arc::new(NodeHost { ctx: ctx.clone() });
 
@@ -188,7 +203,6 @@ impl NodeBuilder {
             serve_options.clone(),
             shutdown_rx.clone(),
         )];
-        let proxy = &config.services.proxy.config;
         let client_addr = if proxy.defer {
             None
         } else {
@@ -198,7 +212,7 @@ impl NodeBuilder {
                 transport.clone(),
                 listener,
                 host.clone(),
-                serve_options.clone(),
+                client_options,
                 shutdown_rx.clone(),
             ));
             Some(addr)

@@ -24,6 +24,7 @@ async fn establish_inner(client: &Client) -> Result<()> {
         ping_interval: Duration::from_secs(10),
         // The server pings every 25 s by default (the happn client tolerates 45 s).
         dead_after: Duration::from_secs(60),
+        tls: None,
     };
     let connection = WebSocketTransport.dial(&options.url, &serve).await?;
     let generation = {

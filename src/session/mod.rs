@@ -12,6 +12,7 @@ pub use handle::{SessionAuth, SessionHandle};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use futures_util::FutureExt;
 use happn_cluster_sdk::{Connection, ConnectionInfo, Error, Inbound};
 use serde_json::Value;
 
@@ -68,7 +69,27 @@ pub(crate) async fn run(ctx: Arc<NodeContext>, connection: Connection) {
         next_reference: 1,
         end_after_reply: std::sync::Mutex::new(None),
     };
-    let reason = loop {
+    // A bug in a handler must not leak the session: catch the panic, end the session, clean
+    // up its subscriptions, keep the node running.
+    let served = std::panic::AssertUnwindSafe(serve(&mut session, &mut inbound))
+        .catch_unwind()
+        .await;
+    let reason = served.unwrap_or_else(|_| {
+        tracing::error!(session = %id, "session handler panicked; session closed");
+        handle.terminate("internal-error", true);
+        "handler panicked".to_string()
+    });
+    session.end();
+    tracing::debug!(session = %id, %reason, "session ended");
+}
+
+/// Reads frames until the connection ends; returns why it ended.
+async fn serve(
+    session: &mut Session,
+    inbound: &mut tokio::sync::mpsc::Receiver<Inbound>,
+) -> String {
+    let ctx = session.ctx.clone();
+    loop {
         match inbound.recv().await {
             Some(Inbound::Text(text)) => session.on_text(&text).await,
             Some(Inbound::Oversized { size, head }) => {
@@ -84,12 +105,10 @@ pub(crate) async fn run(ctx: Arc<NodeContext>, connection: Connection) {
                 ctx.metrics.request_errors.inc();
                 session.send(error_reply(&Value::Null, None, &Error::bad_input(reason)));
             }
-            Some(Inbound::Closed(reason)) => break reason,
-            None => break "connection dropped".to_string(),
+            Some(Inbound::Closed(reason)) => return reason,
+            None => return "connection dropped".to_string(),
         }
-    };
-    session.end();
-    tracing::debug!(session = %id, %reason, "session ended");
+    }
 }
 
 impl Session {

@@ -38,7 +38,7 @@ pub use registry::{
 };
 pub use transport::{
     Connection, ConnectionInfo, Host, HttpRequest, HttpResponse, Inbound, Outbound, ServeOptions,
-    Termination, Terminator, Transport,
+    Termination, Terminator, TlsFiles, Transport,
 };
 
 /// Re-exported so plugins can `inventory::submit!` without depending on `inventory` themselves.

@@ -162,6 +162,15 @@ pub trait Host: Send + Sync + 'static {
     async fn http(&self, request: HttpRequest) -> HttpResponse;
 }
 
+/// PEM files that switch a listener to TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Certificate chain (PEM).
+    pub cert_path: std::path::PathBuf,
+    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key_path: std::path::PathBuf,
+}
+
 /// Limits and timings a transport applies to every connection.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -173,6 +182,8 @@ pub struct ServeOptions {
     pub ping_interval: Duration,
     /// A peer silent for this long is considered dead and dropped.
     pub dead_after: Duration,
+    /// Serve TLS with these files (None: plain TCP).
+    pub tls: Option<TlsFiles>,
 }
 
 impl Default for ServeOptions {
@@ -182,6 +193,7 @@ impl Default for ServeOptions {
             outbound_queue: 1024,
             ping_interval: Duration::from_secs(25),
             dead_after: Duration::from_secs(75),
+            tls: None,
         }
     }
 }
@@ -189,6 +201,12 @@ impl Default for ServeOptions {
 /// Accepts sessions and dials peers.
 #[async_trait]
 pub trait Transport: Send + Sync + 'static {
+    /// Checks `options` before serving (e.g. loads TLS files), so a node fails at start-up
+    /// rather than serving without its client port.
+    fn check(&self, _options: &ServeOptions) -> Result<()> {
+        Ok(())
+    }
+
     /// Serves `listener` until `shutdown` turns true, handing connections and HTTP requests to
     /// `host`. Returns once the listener is closed.
     async fn serve(

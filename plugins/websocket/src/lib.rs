@@ -15,6 +15,7 @@
 
 mod connection;
 mod server;
+mod tls;
 
 use std::sync::Arc;
 
@@ -34,6 +35,13 @@ pub struct WebSocketTransport;
 
 #[async_trait]
 impl Transport for WebSocketTransport {
+    fn check(&self, options: &ServeOptions) -> Result<()> {
+        if let Some(files) = &options.tls {
+            tls::acceptor(files)?;
+        }
+        Ok(())
+    }
+
     async fn serve(
         &self,
         listener: tokio::net::TcpListener,

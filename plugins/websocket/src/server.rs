@@ -25,6 +25,7 @@ pub async fn serve(
     options: ServeOptions,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
+    let acceptor = options.tls.as_ref().map(crate::tls::acceptor).transpose()?;
     let mut backoff = std::time::Duration::from_millis(10);
     loop {
         let accepted = tokio::select! {
@@ -50,15 +51,45 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let host = host.clone();
         let options = options.clone();
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 handle(req, remote, host.clone(), options.clone())
             });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
-            if let Err(e) = conn.await {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            let result = match acceptor {
+                None => {
+                    builder
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), service)
+                        .with_upgrades()
+                        .await
+                }
+                Some(acceptor) => {
+                    let handshake = tokio::time::timeout(
+                        std::time::Duration::from_secs(10),
+                        acceptor.accept(stream),
+                    )
+                    .await;
+                    let tls = match handshake {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, %remote, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%remote, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    builder
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(tls), service)
+                        .with_upgrades()
+                        .await
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(error = %e, "http connection ended with an error");
             }
         });

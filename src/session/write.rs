@@ -198,7 +198,9 @@ impl Session {
         self.publish_and_reply(request, &path, publication, written)
     }
 
-    pub(super) async fn get(&mut self, request: &Request) -> HandlerResult {
+    /// The path, query and options of a read (get or count), authorized, with `/_SYSTEM`
+    /// refused or excluded.
+    fn read_query(&self, request: &Request) -> Result<(String, PathQuery, FindOptions), Error> {
         let raw_path = request.require_path().map_err(Error::bad_input)?;
         let path = path::normalise(raw_path).into_owned();
         let query = PathQuery::parse(&path);
@@ -211,6 +213,11 @@ impl Session {
             exclude_system(&mut params);
         }
         let options = FindOptions::from_params(Some(&Value::Object(params)))?;
+        Ok((path, query, options))
+    }
+
+    pub(super) async fn get(&mut self, request: &Request) -> HandlerResult {
+        let (_, query, options) = self.read_query(request)?;
         let path_only = request.flag("path_only")
             || request
                 .options
@@ -261,18 +268,7 @@ impl Session {
     }
 
     pub(super) async fn count(&mut self, request: &Request) -> HandlerResult {
-        let raw_path = request.require_path().map_err(Error::bad_input)?;
-        let path = path::normalise(raw_path).into_owned();
-        let query = PathQuery::parse(&path);
-        if is_system_path(&path) {
-            return Err(reserved());
-        }
-        self.authorize(Action::Get, &path)?;
-        let mut params = request.options.clone();
-        if may_reach_system(&query) {
-            exclude_system(&mut params);
-        }
-        let options = FindOptions::from_params(Some(&Value::Object(params)))?;
+        let (_, query, options) = self.read_query(request)?;
         if let Some(permissions) = self.restricted().filter(|_| query.is_wildcard()) {
             // Count only what the session may read.
             let n = self

@@ -24,10 +24,82 @@ struct Entry<T> {
     value: T,
 }
 
+/// Literal children: a short inline list while small (most nodes have one child), a hash
+/// map once wide. Keeps the trie compact so more of it stays in cache.
+enum Children<T> {
+    Few(Vec<(CompactString, Node<T>)>),
+    Many(FxHashMap<CompactString, Node<T>>),
+}
+
+/// Children beyond this many move from the list to a hash map.
+const FEW: usize = 4;
+
+impl<T> Children<T> {
+    fn get(&self, key: &str) -> Option<&Node<T>> {
+        match self {
+            Children::Few(list) => list.iter().find(|(k, _)| k.as_str() == key).map(|(_, n)| n),
+            Children::Many(map) => map.get(key),
+        }
+    }
+
+    fn get_mut(&mut self, key: &str) -> Option<&mut Node<T>> {
+        match self {
+            Children::Few(list) => list
+                .iter_mut()
+                .find(|(k, _)| k.as_str() == key)
+                .map(|(_, n)| n),
+            Children::Many(map) => map.get_mut(key),
+        }
+    }
+
+    fn get_or_insert(&mut self, key: &str) -> &mut Node<T> {
+        if let Children::Few(list) = self
+            && list.len() >= FEW
+            && !list.iter().any(|(k, _)| k.as_str() == key)
+        {
+            let map: FxHashMap<CompactString, Node<T>> = std::mem::take(list).into_iter().collect();
+            *self = Children::Many(map);
+        }
+        match self {
+            Children::Few(list) => {
+                let at = match list.iter().position(|(k, _)| k.as_str() == key) {
+                    Some(at) => at,
+                    None => {
+                        list.push((CompactString::from(key), Node::default()));
+                        list.len() - 1
+                    }
+                };
+                &mut list[at].1
+            }
+            Children::Many(map) => map.entry(CompactString::from(key)).or_default(),
+        }
+    }
+
+    fn remove(&mut self, key: &str) {
+        match self {
+            Children::Few(list) => {
+                if let Some(at) = list.iter().position(|(k, _)| k.as_str() == key) {
+                    list.swap_remove(at);
+                }
+            }
+            Children::Many(map) => {
+                map.remove(key);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Children::Few(list) => list.is_empty(),
+            Children::Many(map) => map.is_empty(),
+        }
+    }
+}
+
 /// A trie node. Kept small (keys inline, subscriber lists boxed) so more of the trie stays
 /// in cache: the walk touches the lists only where a mask ends.
 struct Node<T> {
-    literal: FxHashMap<CompactString, Node<T>>,
+    literal: Children<T>,
     star: Option<Box<Node<T>>>,
     leaves: Option<Box<Leaves<T>>>,
 }
@@ -42,7 +114,7 @@ struct Leaves<T> {
 impl<T> Default for Node<T> {
     fn default() -> Self {
         Node {
-            literal: FxHashMap::default(),
+            literal: Children::Few(Vec::new()),
             star: None,
             leaves: None,
         }
@@ -142,7 +214,7 @@ impl<T> SubscriptionIndex<T> {
             for segment in &mask.segments {
                 node = match segment {
                     Segment::Literal(lit) => {
-                        node.literal.entry(CompactString::from(&**lit)).or_default()
+                        node.literal.get_or_insert(lit)
                     }
                     Segment::Star => node.star.get_or_insert_with(Default::default),
                 };
@@ -379,6 +451,22 @@ mod tests {
         index.remove(d);
         assert!(index.is_empty());
         assert!(index.root.is_empty(), "empty branches are pruned");
+    }
+
+    #[test]
+    fn wide_nodes_switch_to_a_map_and_back_to_empty() {
+        let mut index = SubscriptionIndex::new();
+        let ids: Vec<SubId> = (0..40)
+            .map(|i| index.insert(&Mask::parse(&format!("/w/c{i}/*")).unwrap(), EventFilter::All, i))
+            .collect();
+        for i in 0..40 {
+            assert_eq!(index.matches(&format!("/w/c{i}/x"), EventKind::Set), vec![ids[i]]);
+        }
+        assert!(index.matches("/w/c40/x", EventKind::Set).is_empty());
+        for id in ids {
+            assert!(index.remove(id).is_some());
+        }
+        assert!(index.root.is_empty(), "pruned");
     }
 
     fn segment() -> impl Strategy<Value = String> {

@@ -35,6 +35,8 @@ pub struct LoadOptions {
     pub username: Option<String>,
     /// Credentials for secure endpoints.
     pub password: Option<String>,
+    /// For `https://` endpoints: accept self-signed certificates.
+    pub allow_self_signed_certs: bool,
     /// Print a progress line every second.
     pub progress: bool,
 }
@@ -52,6 +54,7 @@ impl Default for LoadOptions {
             paths: 1000,
             username: None,
             password: None,
+            allow_self_signed_certs: false,
             progress: true,
         }
     }
@@ -168,6 +171,7 @@ async fn connect(options: &LoadOptions) -> Result<Client> {
     let mut client_options = ClientOptions::new(options.url.clone());
     client_options.username = options.username.clone();
     client_options.password = options.password.clone();
+    client_options.allow_self_signed_certs = options.allow_self_signed_certs;
     client_options.reconnect = false;
     client_options.call_timeout = Duration::from_secs(30);
     Client::connect(client_options).await

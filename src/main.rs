@@ -67,6 +67,9 @@ struct BenchArgs {
     /// Password (secure endpoints).
     #[arg(long)]
     password: Option<String>,
+    /// For https:// endpoints: accept self-signed certificates.
+    #[arg(long)]
+    allow_self_signed_certs: bool,
 }
 
 fn parse_bench_duration(text: &str) -> Result<Duration, String> {
@@ -181,6 +184,7 @@ fn bench(args: BenchArgs) -> ExitCode {
         paths: args.paths,
         username: args.username,
         password: args.password,
+        allow_self_signed_certs: args.allow_self_signed_certs,
         progress: true,
     };
     let runtime = match tokio::runtime::Runtime::new() {

@@ -176,6 +176,7 @@ impl NodeBuilder {
             ping_interval: limits.ping_interval,
             dead_after: limits.ping_interval * 5 / 2,
             tls: None,
+            allow_self_signed_certs: config.services.proxy.config.allow_self_signed_certs,
         };
         let proxy = &config.services.proxy.config;
         // The client port serves TLS when keyPath and certPath are set (checked now, so a bad

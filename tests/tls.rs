@@ -39,6 +39,24 @@ async fn the_npm_client_connects_over_tls() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("tls ok"));
+    // The Rust client over wss: accepted when told to trust self-signed certificates,
+    // refused otherwise.
+    let https = format!("https://127.0.0.1:{port}");
+    let mut trusting = happn_cluster::client::ClientOptions::new(https.clone());
+    trusting.allow_self_signed_certs = true;
+    let rust_client = happn_cluster::client::Client::connect(trusting)
+        .await
+        .expect("wss with self-signed");
+    assert_eq!(
+        rust_client.get("/tls/check").await.unwrap().unwrap()["secure"],
+        true
+    );
+    let mut strict = happn_cluster::client::ClientOptions::new(https);
+    strict.reconnect = false;
+    let err = happn_cluster::client::Client::connect(strict)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot connect"), "{err}");
     // A plain-text client cannot talk to the TLS port.
     let plain = happn_cluster::client::Client::connect(happn_cluster::client::ClientOptions::new(
         common::url(&node),

@@ -25,6 +25,7 @@ async fn establish_inner(client: &Client) -> Result<()> {
         // The server pings every 25 s by default (the happn client tolerates 45 s).
         dead_after: Duration::from_secs(60),
         tls: None,
+        allow_self_signed_certs: options.allow_self_signed_certs,
     };
     let connection = WebSocketTransport.dial(&options.url, &serve).await?;
     let generation = {

@@ -23,6 +23,8 @@ pub struct ClientOptions {
     pub reconnect: bool,
     /// Largest frame accepted from the server.
     pub max_message_bytes: usize,
+    /// For `https://` / `wss://` URLs: accept self-signed server certificates.
+    pub allow_self_signed_certs: bool,
 }
 
 impl ClientOptions {
@@ -37,6 +39,7 @@ impl ClientOptions {
             call_timeout: Duration::from_secs(60),
             reconnect: true,
             max_message_bytes: 64 * 1024 * 1024,
+            allow_self_signed_certs: false,
         }
     }
 

@@ -213,9 +213,7 @@ impl<T> SubscriptionIndex<T> {
             let mut node = &mut self.root;
             for segment in &mask.segments {
                 node = match segment {
-                    Segment::Literal(lit) => {
-                        node.literal.get_or_insert(lit)
-                    }
+                    Segment::Literal(lit) => node.literal.get_or_insert(lit),
                     Segment::Star => node.star.get_or_insert_with(Default::default),
                 };
             }
@@ -457,10 +455,19 @@ mod tests {
     fn wide_nodes_switch_to_a_map_and_back_to_empty() {
         let mut index = SubscriptionIndex::new();
         let ids: Vec<SubId> = (0..40)
-            .map(|i| index.insert(&Mask::parse(&format!("/w/c{i}/*")).unwrap(), EventFilter::All, i))
+            .map(|i| {
+                index.insert(
+                    &Mask::parse(&format!("/w/c{i}/*")).unwrap(),
+                    EventFilter::All,
+                    i,
+                )
+            })
             .collect();
         for i in 0..40 {
-            assert_eq!(index.matches(&format!("/w/c{i}/x"), EventKind::Set), vec![ids[i]]);
+            assert_eq!(
+                index.matches(&format!("/w/c{i}/x"), EventKind::Set),
+                vec![ids[i]]
+            );
         }
         assert!(index.matches("/w/c40/x", EventKind::Set).is_empty());
         for id in ids {

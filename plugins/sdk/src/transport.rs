@@ -184,6 +184,9 @@ pub struct ServeOptions {
     pub dead_after: Duration,
     /// Serve TLS with these files (None: plain TCP).
     pub tls: Option<TlsFiles>,
+    /// When dialling `wss://`, accept certificates no known authority signed (self-signed
+    /// test and internal deployments). Off by default.
+    pub allow_self_signed_certs: bool,
 }
 
 impl Default for ServeOptions {
@@ -194,6 +197,7 @@ impl Default for ServeOptions {
             ping_interval: Duration::from_secs(25),
             dead_after: Duration::from_secs(75),
             tls: None,
+            allow_self_signed_certs: false,
         }
     }
 }

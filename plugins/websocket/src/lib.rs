@@ -55,10 +55,21 @@ impl Transport for WebSocketTransport {
     async fn dial(&self, url: &str, options: &ServeOptions) -> Result<Connection> {
         let ws_url = to_ws_url(url)?;
         let config = connection::ws_config(options);
-        let (stream, _response) =
-            tokio_tungstenite::connect_async_with_config(ws_url.as_str(), Some(config), true)
-                .await
-                .map_err(|e| Error::unavailable(format!("cannot connect to {url}: {e}")))?;
+        let connector = if ws_url.starts_with("wss://") {
+            Some(tokio_tungstenite::Connector::Rustls(tls::client_config(
+                options.allow_self_signed_certs,
+            )?))
+        } else {
+            Some(tokio_tungstenite::Connector::Plain)
+        };
+        let (stream, _response) = tokio_tungstenite::connect_async_tls_with_config(
+            ws_url.as_str(),
+            Some(config),
+            true,
+            connector,
+        )
+        .await
+        .map_err(|e| Error::unavailable(format!("cannot connect to {url}: {e}")))?;
         let info = ConnectionInfo {
             remote: None,
             url: ws_url,

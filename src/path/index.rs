@@ -265,7 +265,7 @@ impl<T> SubscriptionIndex<T> {
                 let mut node = &self.root;
                 for segment in &location.mask.segments {
                     node = match segment {
-                        Segment::Literal(lit) => node.literal.get(&**lit)?,
+                        Segment::Literal(lit) => node.literal.get(lit)?,
                         Segment::Star => node.star.as_deref()?,
                     };
                 }
@@ -351,10 +351,10 @@ fn remove_in<T>(
     };
     match first {
         Segment::Literal(lit) => {
-            let child = node.literal.get_mut(&**lit)?;
+            let child = node.literal.get_mut(lit)?;
             let result = remove_in(child, rest, globstar, position);
             if child.is_empty() {
-                node.literal.remove(&**lit);
+                node.literal.remove(lit);
             }
             result
         }

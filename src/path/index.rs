@@ -463,10 +463,10 @@ mod tests {
                 )
             })
             .collect();
-        for i in 0..40 {
+        for (i, id) in ids.iter().enumerate() {
             assert_eq!(
                 index.matches(&format!("/w/c{i}/x"), EventKind::Set),
-                vec![ids[i]]
+                vec![*id]
             );
         }
         assert!(index.matches("/w/c40/x", EventKind::Set).is_empty());

@@ -32,17 +32,17 @@ if [ ! -x .tmp/venv/bin/python ] || ! .tmp/venv/bin/python -c 'import secantus' 
 fi
 export SECANTUS_PYTHON="$ROOT/.tmp/venv/bin/python"
 SECANTUS_PID=""
+cleanup() { if [ -n "$SECANTUS_PID" ]; then kill "$SECANTUS_PID" 2>/dev/null || true; fi; }
+trap cleanup EXIT
 if port_open 27017; then
   echo "a server already listens on 127.0.0.1:27017: using it"
 else
   "$SECANTUS_PYTHON" -m secantus --host 127.0.0.1 --port 27017 --storage-path :memory: \
     > .tmp/secantus.log 2>&1 &
   SECANTUS_PID=$!
-  wait_port 27017
+  wait_port 27017 || { cat .tmp/secantus.log >&2; exit 1; }
 fi
-cleanup() { if [ -n "$SECANTUS_PID" ]; then kill "$SECANTUS_PID" 2>/dev/null || true; fi; }
-trap cleanup EXIT
-export HAPPN_TEST_MONGO_URL="mongodb://127.0.0.1:27017/?retryWrites=false"
+export HAPPN_TEST_MONGO_URL="${HAPPN_TEST_MONGO_URL:-mongodb://127.0.0.1:27017/?retryWrites=false}"
 
 step "PostgreSQL for the postgres provider"
 if ! port_open 5432; then

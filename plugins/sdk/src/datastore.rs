@@ -72,7 +72,8 @@ impl FindOptions {
         {
             out.fields = Some(Projection::parse(fields)?);
         }
-        out.limit = non_negative(options.get("limit"), "limit")?;
+        // As in happn (and MongoDB), a limit of 0 means no limit.
+        out.limit = non_negative(options.get("limit"), "limit")?.filter(|l| *l > 0);
         out.skip = non_negative(options.get("skip"), "skip")?;
         Ok(out)
     }
@@ -89,7 +90,11 @@ impl FindOptions {
             .collect();
         crate::criteria::sort_records(&mut found, &self.sort);
         let skip = self.skip.unwrap_or(0) as usize;
-        let limit = self.limit.map(|l| l as usize).unwrap_or(usize::MAX);
+        let limit = self
+            .limit
+            .filter(|l| *l > 0)
+            .map(|l| l as usize)
+            .unwrap_or(usize::MAX);
         let mut page: Vec<Record> = found.into_iter().skip(skip).take(limit).collect();
         if let Some(projection) = &self.fields {
             for record in &mut page {

@@ -136,6 +136,16 @@ async fn merge(s: &dyn Datastore) {
         json!({"a": 1, "b": 2, "n": {"y": 2}}),
         "merge is shallow (top-level keys)"
     );
+    let stored = s
+        .find_one("/kit/merge/a")
+        .await
+        .expect("read")
+        .expect("present");
+    assert_eq!(
+        Value::Object(stored.data),
+        json!({"a": 1, "b": 2, "n": {"y": 2}}),
+        "the merge was stored, not only returned"
+    );
     let fresh = s
         .upsert(
             "/kit/merge/new",
@@ -360,6 +370,50 @@ async fn sort_page_project(s: &dyn Datastore) {
         ["c", "a"],
         "sort desc, skip, limit"
     );
+    let by_path_desc = FindOptions {
+        sort: parse(json!({"_meta.path": -1})),
+        ..FindOptions::default()
+    };
+    let got: Vec<String> = find(s, "/kit/sort/*", by_path_desc)
+        .await
+        .iter()
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(
+        got,
+        ["/kit/sort/3", "/kit/sort/2", "/kit/sort/1", "/kit/sort/0"],
+        "sort by path descending"
+    );
+    let unlimited = FindOptions {
+        limit: Some(0),
+        ..FindOptions::default()
+    };
+    assert_eq!(
+        find(s, "/kit/sort/*", unlimited).await.len(),
+        4,
+        "limit 0 means no limit"
+    );
+    let filtered_page = FindOptions {
+        criteria: criteria(json!({"rank": {"$gte": 2}})),
+        sort: parse(json!({"rank": 1})),
+        limit: Some(2),
+        ..FindOptions::default()
+    };
+    assert_eq!(
+        names(find(s, "/kit/sort/*", filtered_page).await),
+        ["a", "c"],
+        "criteria with sort and limit"
+    );
+    let unsorted: Vec<String> = find(s, "/kit/sort/*", FindOptions::default())
+        .await
+        .iter()
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(
+        unsorted,
+        ["/kit/sort/0", "/kit/sort/1", "/kit/sort/2", "/kit/sort/3"],
+        "default order is by path"
+    );
     let by_created = FindOptions {
         sort: parse(json!({"_meta.created": -1})),
         limit: Some(1),
@@ -454,11 +508,27 @@ async fn concurrent_upserts(store: Arc<dyn Datastore>) {
                 .expect("concurrent upsert")
         }));
     }
+    let mut created = std::collections::BTreeSet::new();
     for task in tasks {
-        task.await.expect("task");
+        created.insert(task.await.expect("task").created);
     }
     let count = store.count(&q("/kit/race/*"), None).await.expect("count");
     assert_eq!(count, 1, "concurrent upserts of one path leave one record");
+    assert_eq!(
+        created.len(),
+        1,
+        "every writer saw the one record's created time"
+    );
+    let last = store
+        .find_one("/kit/race/one")
+        .await
+        .expect("read")
+        .expect("present");
+    let writer = last.data["writer"].as_i64().unwrap_or(-1);
+    assert!(
+        (0..50).contains(&writer),
+        "the stored data came from one writer: {writer}"
+    );
 }
 
 async fn large_and_unicode(s: &dyn Datastore) {

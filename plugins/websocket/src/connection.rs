@@ -28,6 +28,8 @@ pub enum Role {
 /// refuses to buffer them); frames between the limit and this cap get an error reply.
 const HARD_CAP_FACTOR: usize = 2;
 const HEAD_BYTES: usize = 512;
+/// Frames written before one flush.
+const MAX_BATCH: usize = 64;
 
 /// tungstenite settings for the configured limits.
 pub fn ws_config(options: &ServeOptions) -> WebSocketConfig {
@@ -352,7 +354,13 @@ where
         .await
         .map_err(|e| format!("write failed: {e}"))?;
     let mut close = None;
-    while let Ok(next) = outbound.try_recv() {
+    // Bounded, so heartbeats and termination are looked at between batches even when the
+    // queue never empties.
+    let mut batched = 1;
+    while batched < MAX_BATCH
+        && let Ok(next) = outbound.try_recv()
+    {
+        batched += 1;
         match next {
             Outbound::Text(text) => sink
                 .feed(Message::text(text.as_ref()))

@@ -29,8 +29,9 @@ pub async fn serve(
     let mut backoff = std::time::Duration::from_millis(10);
     loop {
         let accepted = tokio::select! {
-            _ = shutdown.changed() => {
-                if *shutdown.borrow() { return Ok(()); }
+            changed = shutdown.changed() => {
+                // A dropped sender means the owner is gone: stop too.
+                if changed.is_err() || *shutdown.borrow() { return Ok(()); }
                 continue;
             }
             accepted = listener.accept() => accepted,
@@ -57,6 +58,10 @@ pub async fn serve(
                 handle(req, remote, host.clone(), options.clone())
             });
             let mut builder = hyper::server::conn::http1::Builder::new();
+            // Idle and slow-header connections are closed instead of held forever.
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(std::time::Duration::from_secs(30));
             let result = match acceptor {
                 None => {
                     builder

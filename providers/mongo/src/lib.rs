@@ -87,9 +87,12 @@ fn mongo_criteria(value: &Value) -> Value {
                             "$regex".into(),
                             items.first().cloned().unwrap_or(Value::Null),
                         );
-                        if let Some(flags) = items.get(1) {
-                            out.insert("$options".into(), flags.clone());
+                        if let Some(flags) = items.get(1).and_then(Value::as_str) {
+                            out.insert("$options".into(), mongo_flags(flags).into());
                         }
+                    }
+                    ("$options", Value::String(flags)) => {
+                        out.insert("$options".into(), mongo_flags(flags).into());
                     }
                     ("$not", Value::String(pattern)) => {
                         out.insert("$not".into(), serde_json::json!({"$regex": pattern}));
@@ -100,8 +103,8 @@ fn mongo_criteria(value: &Value) -> Value {
                             "$regex".into(),
                             items.first().cloned().unwrap_or(Value::Null),
                         );
-                        if let Some(flags) = items.get(1) {
-                            regex.insert("$options".into(), flags.clone());
+                        if let Some(flags) = items.get(1).and_then(Value::as_str) {
+                            regex.insert("$options".into(), mongo_flags(flags).into());
                         }
                         out.insert("$not".into(), Value::Object(regex));
                     }
@@ -115,6 +118,15 @@ fn mongo_criteria(value: &Value) -> Value {
         Value::Array(items) => Value::Array(items.iter().map(mongo_criteria).collect()),
         other => other.clone(),
     }
+}
+
+/// JavaScript regex flags MongoDB understands (`g`, `u`, `y` are dropped, as the evaluator
+/// ignores them).
+fn mongo_flags(flags: &str) -> String {
+    flags
+        .chars()
+        .filter(|c| matches!(c, 'i' | 'm' | 's' | 'x'))
+        .collect()
 }
 
 fn field_ok(name: &str) -> bool {
@@ -165,6 +177,11 @@ impl MongoDatastore {
             .await
             .map_err(|e| store.err(e))?;
         Ok(store)
+    }
+
+    /// Drops the collection (tests and tooling clean up after themselves with it).
+    pub async fn drop_collection(&self) -> Result<()> {
+        self.collection.drop().await.map_err(|e| self.err(e))
     }
 
     fn err(&self, e: mongodb::error::Error) -> Error {
@@ -241,9 +258,9 @@ impl MongoDatastore {
         path: &str,
         data: &Map<String, Value>,
         options: &UpsertOptions,
-    ) -> std::result::Result<Document, mongodb::error::Error> {
+    ) -> Result<std::result::Result<Option<Document>, mongodb::error::Error>> {
         let now = now_millis();
-        let data_bson = bson::to_bson(&Value::Object(data.clone())).unwrap_or(Bson::Null);
+        let data_bson = to_bson(&Value::Object(data.clone()))?;
         let update = if options.if_absent {
             let mut insert =
                 doc! {"path": path, "data": data_bson, "created": now, "modified": now};
@@ -267,14 +284,21 @@ impl MongoDatastore {
             } else {
                 set.insert("data", data_bson);
             }
-            if let Some(by) = &options.modified_by {
-                set.insert("modifiedBy", by);
-            }
-            doc! {
-                "$set": set,
+            let mut update = doc! {
                 "$max": {"modified": now},
                 "$setOnInsert": {"created": now},
+            };
+            match &options.modified_by {
+                Some(by) => {
+                    set.insert("modifiedBy", by);
+                }
+                // A write without a user clears the previous writer, as the other stores do.
+                None => {
+                    update.insert("$unset", doc! {"modifiedBy": ""});
+                }
             }
+            update.insert("$set", set);
+            update
         };
         let update = if options.if_absent {
             update
@@ -294,8 +318,8 @@ impl MongoDatastore {
             .find_one_and_update(doc! {"path": path}, update)
             .upsert(true)
             .return_document(ReturnDocument::After)
-            .await?;
-        Ok(found.unwrap_or_default())
+            .await;
+        Ok(found)
     }
 }
 
@@ -324,15 +348,22 @@ impl Datastore for MongoDatastore {
         }
         // Two concurrent first writes of one path may both try to insert: the loser of the
         // unique-index race retries and updates.
-        let document = match self.upsert_once(path, &data, &options).await {
+        let document = match self.upsert_once(path, &data, &options).await? {
             Ok(document) => document,
             Err(e) if e.to_string().contains("E11000") => self
                 .upsert_once(path, &data, &options)
-                .await
+                .await?
                 .map_err(|e| self.err(e))?,
             Err(e) => return Err(self.err(e)),
         };
-        Self::record(&document)
+        match document {
+            Some(document) => Self::record(&document),
+            // Some servers return no document for an upserting insert: read it back.
+            None => self
+                .find_one(path)
+                .await?
+                .ok_or_else(|| Error::internal(format!("record {path} vanished after upsert"))),
+        }
     }
 
     async fn increment(
@@ -355,7 +386,7 @@ impl Datastore for MongoDatastore {
         let now = now_millis();
         let field = format!("data.{gauge}.value");
         let mut update = doc! {
-            "$inc": {field.as_str(): amount},
+            "$inc": {field.as_str(): amount.clone()},
             "$max": {"modified": now},
             "$setOnInsert": {"created": now, "path": path},
         };
@@ -372,9 +403,35 @@ impl Datastore for MongoDatastore {
         let document = match run().await {
             Ok(document) => document,
             Err(e) if e.to_string().contains("E11000") => run().await.map_err(|e| self.err(e))?,
+            // The gauge holds something that is not `{value: number}` (TypeMismatch,
+            // PathNotViable): start it again from `by`, as the other stores do.
+            Err(e) if matches!(*e.kind, mongodb::error::ErrorKind::Command(ref c) if c.code == 14 || c.code == 28) =>
+            {
+                let mut set = doc! {format!("data.{gauge}"): {"value": amount.clone()}};
+                if let Some(by) = modified_by {
+                    set.insert("modifiedBy", by);
+                }
+                self.collection
+                    .find_one_and_update(
+                        doc! {"path": path},
+                        doc! {"$set": set, "$max": {"modified": now}},
+                    )
+                    .return_document(ReturnDocument::After)
+                    .await
+                    .map_err(|e| self.err(e))?
+            }
             Err(e) => return Err(self.err(e)),
-        }
-        .unwrap_or_default();
+        };
+        let document = match document {
+            Some(document) => document,
+            // Some servers return no document for an upserting update: read it back.
+            None => self
+                .collection
+                .find_one(doc! {"path": path})
+                .await
+                .map_err(|e| self.err(e))?
+                .unwrap_or_default(),
+        };
         let value = document
             .get_document("data")
             .ok()
@@ -394,7 +451,9 @@ impl Datastore for MongoDatastore {
         for key in &options.sort {
             sort.insert(key.field.clone(), if key.descending { -1 } else { 1 });
         }
-        sort.insert("path", 1);
+        if !sort.contains_key("path") {
+            sort.insert("path", 1);
+        }
         let mut action = self.collection.find(filter).sort(sort);
         if let Some(skip) = options.skip {
             action = action.skip(skip);

@@ -27,7 +27,9 @@ async fn mongo_passes_the_conformance_kit() {
     })
     .await
     .expect("the test MongoDB server is reachable (scripts/test.sh starts SecantusDB)");
-    happn_cluster_sdk::testkit::run(Arc::new(store)).await;
+    let store = Arc::new(store);
+    happn_cluster_sdk::testkit::run(store.clone()).await;
+    store.drop_collection().await.unwrap();
 }
 
 #[tokio::test]

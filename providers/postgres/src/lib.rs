@@ -147,6 +147,16 @@ impl PostgresDatastore {
         Ok(())
     }
 
+    /// Drops the table (tests and tooling clean up after themselves with it).
+    pub async fn drop_table(&self) -> Result<()> {
+        let sql = format!("DROP TABLE IF EXISTS \"{}\"", self.table);
+        sqlx::query(AssertSqlSafe(sql))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     fn err(&self, e: sqlx::Error) -> Error {
         match &e {
             sqlx::Error::Io(_)
@@ -275,7 +285,8 @@ impl Datastore for PostgresDatastore {
         let sql = format!(
             "INSERT INTO \"{t}\" ({COLUMNS}) VALUES ($1, jsonb_build_object($2::text, jsonb_build_object('value', $3::numeric)), $4, $4, $5) \
              ON CONFLICT (path) DO UPDATE SET data = jsonb_set(\"{t}\".data, ARRAY[$2::text], \
-               jsonb_build_object('value', COALESCE((\"{t}\".data -> $2::text ->> 'value')::numeric, 0) + $3::numeric)), \
+               jsonb_build_object('value', (CASE WHEN jsonb_typeof(\"{t}\".data -> $2::text -> 'value') = 'number' \
+                 THEN (\"{t}\".data -> $2::text ->> 'value')::numeric ELSE 0 END) + $3::numeric)), \
                modified = GREATEST(excluded.modified, \"{t}\".modified), modified_by = excluded.modified_by \
              RETURNING data -> $2::text -> 'value' AS value"
         );
@@ -313,7 +324,7 @@ impl Datastore for PostgresDatastore {
         match &pushed_sort {
             Some(order) => {
                 sql.push_str(&format!(" ORDER BY {order}"));
-                if let Some(limit) = options.limit {
+                if let Some(limit) = options.limit.filter(|l| *l > 0) {
                     sql.push_str(&format!(" LIMIT {limit}"));
                 }
                 if let Some(skip) = options.skip {

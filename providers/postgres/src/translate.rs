@@ -169,52 +169,28 @@ fn translate_column(column: &str, text: bool, condition: &Value, params: &mut Pa
             "$gte" => ">=",
             "$lt" => "<",
             "$lte" => "<=",
-            "$regex" if text => {
-                let (pattern, flags) = match operand {
-                    Value::String(p) => (
-                        p.clone(),
-                        ops.get("$options")
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_string(),
-                    ),
-                    Value::Array(items) => (
-                        items
-                            .first()
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_string(),
-                        items
-                            .get(1)
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_string(),
-                    ),
-                    _ => return Fragment::superset(),
-                };
-                if flags.chars().any(|f| f != 'i') {
-                    return Fragment::superset();
-                }
-                let p = params.push(Param::Text(pattern));
-                let op = if flags.contains('i') { "~*" } else { "~" };
-                // PostgreSQL regex syntax differs in corners: narrow here, confirm in memory.
-                return Fragment {
-                    sql: format!("{column} {op} {p}"),
-                    exact: false,
-                };
-            }
+            // PostgreSQL's regex dialect differs from the evaluator's (`\b`, named groups…):
+            // never push regexes down.
+            "$regex" => return Fragment::superset(),
             "$options" => continue,
             _ => return Fragment::superset(),
         };
         match scalar(operand, params) {
             Some(p) if !(op == "$ne" && column == "modified_by") => {
-                parts.push(format!("{column} {sql_op} {p}"));
+                // Text compares byte-wise, as the evaluator does, whatever the database
+                // collation.
+                let collate = if text { " COLLATE \"C\"" } else { "" };
+                parts.push(format!("{column}{collate} {sql_op} {p}{collate}"));
             }
             _ => return Fragment::superset(),
         }
     }
     Fragment {
-        sql: format!("({})", parts.join(" AND ")),
+        sql: if parts.is_empty() {
+            "TRUE".into()
+        } else {
+            format!("({})", parts.join(" AND "))
+        },
         exact: true,
     }
 }
@@ -270,7 +246,14 @@ fn translate_data_key(key: &str, condition: &Value, params: &mut Params) -> Frag
                 });
             }
             "$exists" => {
-                let want = !matches!(operand, Value::Bool(false) | Value::Null);
+                // The evaluator's truthiness: false, null, 0 and "" mean "must not exist".
+                let want = match operand {
+                    Value::Null => false,
+                    Value::Bool(b) => *b,
+                    Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+                    Value::String(s) => !s.is_empty(),
+                    _ => true,
+                };
                 parts.push(if want {
                     format!("(data ? {k})")
                 } else {

@@ -28,7 +28,9 @@ async fn postgres_passes_the_conformance_kit() {
     })
     .await
     .expect("the test PostgreSQL is reachable (scripts/test.sh starts it)");
-    happn_cluster_sdk::testkit::run(Arc::new(store)).await;
+    let store = Arc::new(store);
+    happn_cluster_sdk::testkit::run(store.clone()).await;
+    store.drop_table().await.unwrap();
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //!
 //! `sqlite`: the embedded, zero-setup datastore. One file (WAL mode, so several node
 //! processes on one machine can share it), one table of `(path, data JSON, created,
-//! modified, modified_by)`. Path queries are narrowed with an indexed `LIKE` prefix and
+//! modified, modified_by)`. Path queries are narrowed with an indexed key range and
 //! checked exactly in Rust; criteria, sort and paging use the SDK's evaluator.
 //!
 //! Settings: `{"filename": "happn.sqlite", "table": "happn"}` (`":memory:"` for a private
@@ -62,25 +62,26 @@ pub struct SqliteDatastore {
 }
 
 fn db_error(filename: &str, e: sqlx::Error) -> Error {
+    // SQLITE_BUSY / SQLITE_LOCKED (5, 6 and their extended codes): another process holds
+    // the write lock past the busy timeout; retrying later works.
+    let busy = e
+        .as_database_error()
+        .and_then(|d| d.code())
+        .and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| matches!(c & 0xff, 5 | 6));
     match e {
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
             Error::unavailable(format!("sqlite {filename}: {e}"))
         }
+        other if busy => Error::unavailable(format!("sqlite {filename} is busy: {other}")),
         other => Error::internal(format!("sqlite {filename}: {other}")),
     }
 }
 
-/// Escapes `%`, `_` and `\` for `LIKE … ESCAPE '\'`.
-fn like_prefix(prefix: &str) -> String {
-    let mut out = String::with_capacity(prefix.len() + 1);
-    for c in prefix.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
+/// The smallest string greater than every string starting with `prefix` (for range scans
+/// that use the primary-key index; SQLite's LIKE cannot here).
+fn prefix_end(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}\u{10FFFF}")
 }
 
 impl SqliteDatastore {
@@ -104,14 +105,19 @@ impl SqliteDatastore {
                 .synchronous(SqliteSynchronous::Normal)
         }
         .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
+        let mut pool_options = SqlitePoolOptions::new()
             .max_connections(if memory { 1 } else { 4 })
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
-            .await
-            .map_err(|e| {
-                Error::unavailable(format!("cannot open sqlite {}: {e}", settings.filename))
-            })?;
+            .acquire_timeout(Duration::from_secs(10));
+        if memory {
+            // The in-memory database lives only as long as its one connection: keep it.
+            pool_options = pool_options
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+        }
+        let pool = pool_options.connect_with(options).await.map_err(|e| {
+            Error::unavailable(format!("cannot open sqlite {}: {e}", settings.filename))
+        })?;
         let create = format!(
             "CREATE TABLE IF NOT EXISTS \"{table}\" (path TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL, \
              created INTEGER NOT NULL, modified INTEGER NOT NULL, modified_by TEXT)"
@@ -125,7 +131,7 @@ impl SqliteDatastore {
                 "SELECT path, data, created, modified, modified_by FROM \"{table}\" WHERE path = ?1"
             ),
             select_like: format!(
-                "SELECT path, data, created, modified, modified_by FROM \"{table}\" WHERE path LIKE ?1 ESCAPE '\\' ORDER BY path"
+                "SELECT path, data, created, modified, modified_by FROM \"{table}\" WHERE path >= ?1 AND path < ?2 ORDER BY path"
             ),
             upsert: format!(
                 "INSERT INTO \"{table}\" (path, data, created, modified, modified_by) VALUES (?1, ?2, ?3, ?3, ?4) \
@@ -196,14 +202,16 @@ impl SqliteDatastore {
                     .map(|r| r.into_iter().collect())
             }
             PathQuery::Wildcard(pattern) => {
+                let prefix = pattern.literal_prefix();
                 let rows = sqlx::query(AssertSqlSafe(self.sql.select_like.as_str()))
-                    .bind(like_prefix(pattern.literal_prefix()))
+                    .bind(prefix)
+                    .bind(prefix_end(prefix))
                     .fetch_all(&mut *conn)
                     .await
                     .map_err(|e| self.err(e))?;
                 let mut out = Vec::new();
                 for row in &rows {
-                    // LIKE is case-insensitive and only narrows by prefix: check exactly here.
+                    // The range only narrows by prefix: check exactly here.
                     let path: String = row
                         .try_get("path")
                         .map_err(|e| Error::internal(e.to_string()))?;
@@ -239,7 +247,8 @@ impl SqliteDatastore {
         ))
     }
 
-    /// Runs `work` inside `BEGIN IMMEDIATE … COMMIT` (one writer at a time, across processes).
+    /// Runs `work` inside `BEGIN IMMEDIATE … COMMIT` (one writer at a time, across
+    /// processes). The transaction rolls back if `work` fails or the call is dropped.
     async fn exclusive<T>(
         &self,
         work: impl for<'c> FnOnce(
@@ -247,24 +256,14 @@ impl SqliteDatastore {
             &'c mut SqliteConnection,
         ) -> futures_util::future::BoxFuture<'c, Result<T>>,
     ) -> Result<T> {
-        let mut conn = self.pool.acquire().await.map_err(|e| self.err(e))?;
-        sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut *conn)
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| self.err(e))?;
-        match work(self, &mut conn).await {
-            Ok(value) => {
-                sqlx::query("COMMIT")
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(|e| self.err(e))?;
-                Ok(value)
-            }
-            Err(e) => {
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                Err(e)
-            }
-        }
+        let value = work(self, &mut tx).await?;
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(value)
     }
 }
 

@@ -270,11 +270,15 @@ impl Session {
     pub(super) async fn count(&mut self, request: &Request) -> HandlerResult {
         let (_, query, options) = self.read_query(request)?;
         if let Some(permissions) = self.restricted().filter(|_| query.is_wildcard()) {
-            // Count only what the session may read.
+            // Count only what the session may read (paging does not apply to counts).
+            let unpaged = FindOptions {
+                criteria: options.criteria.clone(),
+                ..FindOptions::default()
+            };
             let n = self
                 .ctx
                 .data
-                .get(&query, &options)
+                .get(&query, &unpaged)
                 .await?
                 .iter()
                 .filter(|r| permissions.allows(Action::Get, &r.path))

@@ -126,4 +126,15 @@ async fn the_npm_client_works_against_every_provider() {
         );
         node.shutdown(Duration::from_secs(2)).await;
     }
+    // Leave no test table behind in the shared PostgreSQL.
+    let postgres = happn_provider_postgres::PostgresDatastore::connect(
+        happn_provider_postgres::PostgresSettings {
+            url: postgres_url,
+            table: format!("compat_{stamp}"),
+            max_connections: 1,
+        },
+    )
+    .await
+    .unwrap();
+    postgres.drop_table().await.unwrap();
 }

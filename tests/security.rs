@@ -653,6 +653,20 @@ async fn prohibits_hold_against_wildcards() {
         .reply;
     assert!(merged.get("old").is_none(), "{merged}");
     assert_eq!(merged["new"], 2);
+    let quiet = writer
+        .set_with(
+            "/inbox/m",
+            json!({"newer": 3}),
+            happn_cluster::client::SetOptions {
+                merge: true,
+                no_publish: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .reply;
+    assert!(quiet.get("old").is_none(), "noPublish merges too: {quiet}");
 }
 
 #[tokio::test]

@@ -45,6 +45,8 @@ struct Written {
     meta: Map<String, Value>,
     created: Option<i64>,
     modified: Option<i64>,
+    /// For merges: the posted fields (what merge subscribers receive).
+    posted: Option<Value>,
 }
 
 impl Session {
@@ -65,7 +67,6 @@ impl Session {
             request.data.clone()
         };
 
-        let mut merge_data = None;
         let written = if let Some(amount) = request.options.get("increment") {
             let amount = amount
                 .as_number()
@@ -86,6 +87,7 @@ impl Session {
                 meta: Map::new(),
                 created: None,
                 modified: None,
+                posted: None,
             }
         } else if request.flag("noStore") {
             let mut meta = Map::new();
@@ -95,46 +97,20 @@ impl Session {
                 meta,
                 created: None,
                 modified: None,
+                posted: None,
             }
         } else {
             let merge = request.flag("merge");
             let data = wrap_data(posted);
-            if merge {
-                merge_data = Some(Value::Object(data.clone()));
-            }
+            let posted = merge.then(|| Value::Object(data.clone()));
             let record = self.ctx.data.set(&path, data, merge, by).await?;
-            written_record(record)
+            Written {
+                posted,
+                ..written_record(record)
+            }
         };
 
-        if request.flag("noPublish") {
-            return Ok(Some(self.write_reply(
-                request,
-                &path,
-                written.data,
-                written.meta,
-                None,
-            )));
-        }
-        let mut written = written;
-        let reply_override = match (&merge_data, self.restricted()) {
-            // A writer who may not read gets back what it sent, not the merged record.
-            (Some(posted), Some(permissions)) if !permissions.allows(Action::Get, &path) => {
-                Some(posted.clone())
-            }
-            _ => None,
-        };
-        let publication = self.publication(
-            request,
-            EventKind::Set,
-            &path,
-            &written,
-            merge_data,
-            consistency,
-        )?;
-        if let Some(posted) = reply_override {
-            written.data = posted;
-        }
-        self.publish_and_reply(request, &path, publication, written)
+        self.finish_write(request, EventKind::Set, &path, written, consistency)
     }
 
     pub(super) async fn remove(&mut self, request: &Request) -> HandlerResult {
@@ -177,25 +153,44 @@ impl Session {
             meta,
             created: None,
             modified: None,
+            posted: None,
         };
-        if request.flag("noPublish") {
-            return Ok(Some(self.write_reply(
+        self.finish_write(request, EventKind::Remove, &path, written, consistency)
+    }
+
+    /// Publishes a write (unless `noPublish`) and replies. A writer who may not read the
+    /// path gets back what it posted to a merge, not the merged record; events carry what
+    /// was stored.
+    fn finish_write(
+        &self,
+        request: &Request,
+        kind: EventKind,
+        path: &str,
+        mut written: Written,
+        consistency: Consistency,
+    ) -> HandlerResult {
+        let publication = if request.flag("noPublish") {
+            None
+        } else {
+            Some(self.publication(request, kind, path, &written, consistency)?)
+        };
+        if let Some(posted) = &written.posted
+            && self
+                .restricted()
+                .is_some_and(|permissions| !permissions.allows(Action::Get, path))
+        {
+            written.data = posted.clone();
+        }
+        match publication {
+            None => Ok(Some(self.write_reply(
                 request,
-                &path,
+                path,
                 written.data,
                 written.meta,
                 None,
-            )));
+            ))),
+            Some(publication) => self.publish_and_reply(request, path, publication, written),
         }
-        let publication = self.publication(
-            request,
-            EventKind::Remove,
-            &path,
-            &written,
-            None,
-            consistency,
-        )?;
-        self.publish_and_reply(request, &path, publication, written)
     }
 
     /// The path, query and options of a read (get or count), authorized, with `/_SYSTEM`
@@ -303,7 +298,6 @@ impl Session {
         kind: EventKind,
         path: &str,
         written: &Written,
-        merge_data: Option<Value>,
         consistency: Consistency,
     ) -> Result<Publication, Error> {
         let target_clients = match request.options.get("targetClients") {
@@ -332,7 +326,7 @@ impl Session {
             kind,
             path: path.to_string(),
             data: written.data.clone(),
-            merge_data,
+            merge_data: written.posted.clone(),
             created: written.created,
             modified: written.modified,
             origin: Origin {
@@ -432,5 +426,6 @@ fn written_record(record: Record) -> Written {
         created: Some(record.created),
         modified: Some(record.modified),
         data: Value::Object(record.data),
+        posted: None,
     }
 }

@@ -87,53 +87,59 @@ enum ConfigCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
+    let path = cli.config.as_deref();
     match cli.command.unwrap_or(Command::Run) {
         Command::Bench(args) => bench(args),
-        Command::Admin(command) => match load(cli.config.as_deref()) {
-            Ok(effective) => admin(effective, command),
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
-        },
         Command::Config(ConfigCommand::Example) => {
             print!("{}", config::EXAMPLE_TOML);
             ExitCode::SUCCESS
         }
-        Command::Run => match load(cli.config.as_deref()) {
-            Ok(effective) => run(effective),
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
-        },
-        Command::Config(ConfigCommand::Check) => match load(cli.config.as_deref()) {
-            Ok(effective) => match serde_json::to_string_pretty(&effective) {
-                Ok(text) => {
-                    println!("{text}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            },
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
-        },
+        Command::Config(ConfigCommand::Check) => with_config(path, |effective| {
+            report(serde_json::to_string_pretty(&effective))
+        }),
+        Command::Admin(command) => with_config(path, |effective| admin(effective, command)),
+        Command::Run => with_config(path, run),
     }
+}
+
+/// Loads the config and hands it to `then`; an unusable config exits with status 2.
+fn with_config(path: Option<&std::path::Path>, then: impl FnOnce(Config) -> ExitCode) -> ExitCode {
+    match load(path) {
+        Ok(effective) => then(effective),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Prints a command's result (stdout) or error (stderr) and picks the exit status.
+fn report<T: std::fmt::Display, E: std::fmt::Display>(outcome: Result<T, E>) -> ExitCode {
+    match outcome {
+        Ok(text) => {
+            println!("{}", text.to_string().trim_end());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A multi-threaded async runtime, or the exit status after saying why there is none.
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Runtime::new().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        ExitCode::FAILURE
+    })
 }
 
 /// Runs one admin command against the configured datastore.
 fn admin(config: Config, command: happn_cluster::admin::AdminCommand) -> ExitCode {
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match runtime() {
         Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(status) => return status,
     };
     let outcome = runtime.block_on(async move {
         let stores = &config.services.data.config.datastores;
@@ -150,16 +156,7 @@ fn admin(config: Config, command: happn_cluster::admin::AdminCommand) -> ExitCod
         data.close().await;
         result
     });
-    match outcome {
-        Ok(text) => {
-            println!("{text}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    report(outcome)
 }
 
 /// Runs the load generator and prints its report.
@@ -187,33 +184,17 @@ fn bench(args: BenchArgs) -> ExitCode {
         allow_self_signed_certs: args.allow_self_signed_certs,
         progress: true,
     };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(happn_cluster::loadgen::run(options)) {
-        Ok(report) => {
-            print!("{report}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
+    match runtime() {
+        Ok(runtime) => report(runtime.block_on(happn_cluster::loadgen::run(options))),
+        Err(status) => status,
     }
 }
 
 /// Runs a node until Ctrl-C / SIGTERM, then shuts it down gracefully.
 fn run(config: Config) -> ExitCode {
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match runtime() {
         Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(status) => return status,
     };
     runtime.block_on(async move {
         let node = match Node::start(config).await {

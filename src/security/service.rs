@@ -560,16 +560,21 @@ impl SecurityService {
             }))
     }
 
-    /// Records directly under `prefix` (not deeper), with their names.
-    async fn children(&self, prefix: &str) -> Result<Vec<(String, happn_cluster_sdk::Record)>> {
-        let records = self
-            .data
+    /// Every record whose path starts with `prefix`.
+    async fn records_under(&self, prefix: &str) -> Result<Vec<happn_cluster_sdk::Record>> {
+        self.data
             .get(
                 &PathQuery::parse(&format!("{prefix}*")),
                 &FindOptions::default(),
             )
-            .await?;
-        Ok(records
+            .await
+    }
+
+    /// Records directly under `prefix` (not deeper), with their names.
+    async fn children(&self, prefix: &str) -> Result<Vec<(String, happn_cluster_sdk::Record)>> {
+        Ok(self
+            .records_under(prefix)
+            .await?
             .into_iter()
             .filter_map(|record| {
                 let name = record.path.strip_prefix(prefix)?.to_string();
@@ -691,14 +696,9 @@ impl SecurityService {
 
     /// A group's permission records.
     pub async fn list_permissions(&self, group: &str) -> Result<Vec<StoredPermission>> {
-        let records = self
-            .data
-            .get(
-                &PathQuery::parse(&format!("{PERMISSION_PREFIX}{group}/*")),
-                &FindOptions::default(),
-            )
-            .await?;
-        Ok(records
+        Ok(self
+            .records_under(&format!("{PERMISSION_PREFIX}{group}/"))
+            .await?
             .into_iter()
             .filter_map(|r| serde_json::from_value(Value::Object(r.data)).ok())
             .collect())

@@ -59,13 +59,25 @@ impl BuildContext {
 }
 
 /// A connection URL with any password masked (`scheme://user:***@host`), for messages.
+/// Only the authority (before the first `/`, `?` or `#`) can hold credentials.
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => match url[scheme + 3..at].split_once(':') {
-            Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+    let Some(scheme_end) = url.find("://").map(|at| at + 3) else {
+        return url.to_string();
+    };
+    let authority_end = url[scheme_end..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |at| scheme_end + at);
+    let authority = &url[scheme_end..authority_end];
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!(
+                "{}{user}:***@{host}{}",
+                &url[..scheme_end],
+                &url[authority_end..]
+            ),
             None => url.to_string(),
         },
-        _ => url.to_string(),
+        None => url.to_string(),
     }
 }
 
@@ -164,4 +176,20 @@ pub fn find<T: ?Sized>(plugins: &[&'static Plugin<T>], name: &str) -> Option<&'s
 fn sorted<T: ?Sized>(mut plugins: Vec<&'static Plugin<T>>) -> Vec<&'static Plugin<T>> {
     plugins.sort_by_key(|p| p.name);
     plugins
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("mongodb://u:p@h:1/db"), "mongodb://u:***@h:1/db");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("mongodb://h:1/?x=a@b"), "mongodb://h:1/?x=a@b");
+    }
 }

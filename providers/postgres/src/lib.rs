@@ -17,6 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::FutureExt;
 use happn_cluster_sdk::criteria::sort_records;
+use happn_cluster_sdk::registry::redact_url;
 use happn_cluster_sdk::{
     BuildContext, Criteria, Datastore, DatastorePlugin, Error, FindOptions, PathQuery, Record,
     Result, UpsertOptions, inventory, now_millis,
@@ -60,11 +61,6 @@ fn default_pool() -> u32 {
     10
 }
 
-/// The URL without its password, for messages.
-pub fn redact(url: &str) -> String {
-    happn_cluster_sdk::registry::redact_url(url)
-}
-
 /// A datastore in one PostgreSQL table.
 pub struct PostgresDatastore {
     pool: PgPool,
@@ -99,7 +95,7 @@ impl PostgresDatastore {
                 "postgres table name {table:?} may only contain letters, digits and _"
             )));
         }
-        let shown = redact(&settings.url);
+        let shown = redact_url(&settings.url);
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections.max(1))
             .acquire_timeout(Duration::from_secs(5))
@@ -439,17 +435,5 @@ inventory::submit! {
         description: "PostgreSQL table with JSONB data; criteria pushed down as SQL where exact.",
         example: r#"{"url": "postgres://postgres@127.0.0.1:5432/test", "table": "happn"}"#,
         build,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn urls_are_redacted() {
-        assert_eq!(
-            super::redact("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
-        assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
     }
 }

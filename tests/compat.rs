@@ -14,8 +14,11 @@ fn require_client() {
     );
 }
 
-async fn run_suite(script: &'static str, port: u16) -> std::process::Output {
-    tokio::task::spawn_blocking(move || {
+/// Runs an npm-client suite against `port`, prints its report, and fails unless every test
+/// in it passed.
+async fn assert_suite_passes(script: &'static str, port: u16, label: &str) {
+    let started = std::time::Instant::now();
+    let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .arg(script)
             .env("HAPPN_PORT", port.to_string())
@@ -23,7 +26,16 @@ async fn run_suite(script: &'static str, port: u16) -> std::process::Output {
             .expect("node runs")
     })
     .await
-    .unwrap()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("--- {label} ({:?})\n{stdout}", started.elapsed());
+    eprintln!("{stderr}");
+    assert!(
+        output.status.success(),
+        "{label}: {script} failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains(" passed, 0 failed"), "{label}: {stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -36,20 +48,12 @@ async fn the_happn3_npm_client_passes_the_secure_suite() {
         .upsert_user("locky", Some("locky-pass"), serde_json::Value::Null)
         .await
         .unwrap();
-    let output = run_suite(
+    assert_suite_passes(
         "tests/compat/secure-suite.js",
         node.client_addr().unwrap().port(),
+        "secure node",
     )
     .await;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    println!("{stdout}");
-    eprintln!("{stderr}");
-    assert!(
-        output.status.success(),
-        "secure suite failed:\n{stdout}\n{stderr}"
-    );
-    assert!(stdout.contains(" passed, 0 failed"));
     node.shutdown(Duration::from_secs(2)).await;
 }
 
@@ -58,16 +62,7 @@ async fn the_happn3_npm_client_passes_the_compatibility_suite() {
     require_client();
     let node = common::start_node().await;
     let port = node.client_addr().unwrap().port();
-    let output = run_suite("tests/compat/suite.js", port).await;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    println!("{stdout}");
-    eprintln!("{stderr}");
-    assert!(
-        output.status.success(),
-        "compatibility suite failed:\n{stdout}\n{stderr}"
-    );
-    assert!(stdout.contains(" passed, 0 failed"));
+    assert_suite_passes("tests/compat/suite.js", port, "memory").await;
     node.shutdown(Duration::from_secs(2)).await;
 }
 
@@ -115,15 +110,12 @@ async fn the_npm_client_works_against_every_provider() {
         let node = happn_cluster::Node::start(config)
             .await
             .unwrap_or_else(|e| panic!("{provider}: {e}"));
-        let started = std::time::Instant::now();
-        let output = run_suite("tests/compat/suite.js", node.client_addr().unwrap().port()).await;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        println!("--- {provider} ({:?})\n{stdout}", started.elapsed());
-        assert!(
-            output.status.success(),
-            "{provider}: compatibility suite failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert_suite_passes(
+            "tests/compat/suite.js",
+            node.client_addr().unwrap().port(),
+            provider,
+        )
+        .await;
         node.shutdown(Duration::from_secs(2)).await;
     }
     // Leave no test table behind in the shared PostgreSQL.

@@ -116,29 +116,17 @@ impl RawPeer {
     /// The next JSON frame that is not a primus heartbeat (None on close or timeout).
     pub async fn next_json(&mut self) -> Option<Value> {
         loop {
-            let message = tokio::time::timeout(Duration::from_secs(5), self.ws.next())
-                .await
-                .ok()??
-                .ok()?;
-            match message {
-                Message::Text(text) => {
-                    let value: Value =
-                        serde_json::from_str(text.as_str()).expect("server sends JSON");
-                    if value
-                        .as_str()
-                        .is_some_and(|s| s.starts_with("primus::ping::"))
-                    {
-                        continue;
-                    }
-                    return Some(value);
-                }
-                Message::Close(_) => return None,
-                _ => continue,
+            let value = self.next_json_raw().await?;
+            if !value
+                .as_str()
+                .is_some_and(|s| s.starts_with("primus::ping::"))
+            {
+                return Some(value);
             }
         }
     }
 
-    /// The next JSON frame, heartbeats included.
+    /// The next JSON frame, heartbeats included (None on close or timeout).
     pub async fn next_json_raw(&mut self) -> Option<Value> {
         loop {
             let message = tokio::time::timeout(Duration::from_secs(5), self.ws.next())
@@ -146,7 +134,9 @@ impl RawPeer {
                 .ok()??
                 .ok()?;
             match message {
-                Message::Text(text) => return serde_json::from_str(text.as_str()).ok(),
+                Message::Text(text) => {
+                    return Some(serde_json::from_str(text.as_str()).expect("server sends JSON"));
+                }
                 Message::Close(_) => return None,
                 _ => continue,
             }

@@ -7,16 +7,10 @@
 const assert = require('assert');
 const Happn = require('happn-3');
 
-const port = parseInt(process.env.HAPPN_PORT || '55000', 10);
-const tests = [];
-const test = (name, fn) => tests.push({ name, fn });
-const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const clients = [];
+const { test, track, delay, port, run } = require('./runner');
 
 async function login(username, password, extra = {}) {
-  const client = await Happn.client.create({ host: '127.0.0.1', port, username, password, ...extra });
-  clients.push(client);
-  return client;
+  return track(await Happn.client.create({ host: '127.0.0.1', port, username, password, ...extra }));
 }
 
 async function rejectsWith(promise, pattern, code) {
@@ -78,7 +72,7 @@ test('token login works and a tampered token is refused', async () => {
   const reader = await login('reader', 'reader-pass');
   const token = reader.session.token;
   const byToken = await Happn.client.create({ host: '127.0.0.1', port, token });
-  clients.push(byToken);
+  track(byToken);
   assert.strictEqual((await byToken.get('/shared/doc')).v, 1);
   const last = token[token.length - 1] === 'A' ? 'B' : 'A';
   const tampered = token.slice(0, -1) + last;
@@ -90,7 +84,7 @@ test('disconnect({revokeToken}) ends every session created from the token', asyn
   const first = await login('reader', 'reader-pass');
   const token = first.session.token;
   const second = await Happn.client.create({ host: '127.0.0.1', port, token });
-  clients.push(second);
+  track(second);
   const ended = [];
   second.onEvent('session-ended', (data) => ended.push(data && data.reason));
   await first.disconnect({ revokeToken: true });
@@ -107,23 +101,4 @@ test('account lockout after 4 failures', async () => {
   await rejectsWith(login('locky', 'locky-pass'), /Account locked out/, 401);
 });
 
-(async () => {
-  let failed = 0;
-  for (const { name, fn } of tests) {
-    const started = Date.now();
-    try {
-      await fn();
-      console.log(`ok   ${name} (${Date.now() - started} ms)`);
-    } catch (e) {
-      failed++;
-      console.log(`FAIL ${name}\n     ${(e && e.stack) || e}`);
-    }
-  }
-  for (const c of clients) {
-    try {
-      await c.disconnect();
-    } catch (_) {}
-  }
-  console.log(`${tests.length - failed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
-})();
+run();

@@ -9,16 +9,10 @@ const same = (actual, expected, message) =>
   assert.strictEqual(JSON.stringify(actual), JSON.stringify(expected), message);
 const Happn = require('happn-3');
 
-const port = parseInt(process.env.HAPPN_PORT || '55000', 10);
-const tests = [];
-const test = (name, fn) => tests.push({ name, fn });
-const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const clients = [];
+const { test, track, delay, port, run } = require('./runner');
 
 async function connect() {
-  const client = await Happn.client.create({ host: '127.0.0.1', port });
-  clients.push(client);
-  return client;
+  return track(await Happn.client.create({ host: '127.0.0.1', port }));
 }
 
 /** Resolves with the next `count` events delivered to a fresh listener. */
@@ -340,23 +334,4 @@ test('disconnect and a fresh client', async () => {
   assert.strictEqual((await d.get('/compat/disc')).a, 1);
 });
 
-(async () => {
-  let failed = 0;
-  for (const { name, fn } of tests) {
-    const started = Date.now();
-    try {
-      await fn();
-      console.log(`ok   ${name} (${Date.now() - started} ms)`);
-    } catch (e) {
-      failed++;
-      console.log(`FAIL ${name}\n     ${(e && e.stack) || e}`);
-    }
-  }
-  for (const c of clients) {
-    try {
-      await c.disconnect();
-    } catch (_) {}
-  }
-  console.log(`${tests.length - failed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
-})();
+run();

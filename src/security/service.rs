@@ -168,14 +168,22 @@ impl SecurityService {
                 object(json!({"action": "*", "authorized": true, "path": "*"})),
             )
             .await?;
-        let admin = &self.config.admin_user;
-        let hash = self.hash(&admin.password).await?;
-        self.data
-            .create_if_absent(
-                &user_path(ADMIN),
-                object(json!({"username": ADMIN, "password": hash, "custom_data": {}, "userid": random_hex(16)?})),
-            )
-            .await?;
+        // Hashing is deliberately slow: only pay for it when the admin does not exist yet.
+        let admin_exists = self
+            .data
+            .route(USER_PREFIX)
+            .find_one(&user_path(ADMIN))
+            .await?
+            .is_some();
+        if !admin_exists {
+            let hash = self.hash(&self.config.admin_user.password).await?;
+            self.data
+                .create_if_absent(
+                    &user_path(ADMIN),
+                    object(json!({"username": ADMIN, "password": hash, "custom_data": {}, "userid": random_hex(16)?})),
+                )
+                .await?;
+        }
         self.data
             .create_if_absent(&membership_path(ADMIN, ADMIN), Map::new())
             .await?;

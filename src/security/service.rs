@@ -712,28 +712,36 @@ impl SecurityService {
             .collect())
     }
 
-    /// Adds a user to a group (both must exist).
-    pub async fn link_group(&self, username: &str, group: &str) -> Result<()> {
-        validate_name(username, "user").map_err(Error::BadInput)?;
-        validate_name(group, "group").map_err(Error::BadInput)?;
-        if self
+    async fn require_group(&self, group: &str) -> Result<()> {
+        match self
             .data
             .route(GROUP_PREFIX)
             .find_one(&group_path(group))
             .await?
-            .is_none()
         {
-            return Err(Error::NotFound(format!("group {group} does not exist")));
+            Some(_) => Ok(()),
+            None => Err(Error::NotFound(format!("group {group} does not exist"))),
         }
-        if self
+    }
+
+    async fn require_user(&self, username: &str) -> Result<()> {
+        match self
             .data
             .route(USER_PREFIX)
             .find_one(&user_path(username))
             .await?
-            .is_none()
         {
-            return Err(Error::NotFound(format!("user {username} does not exist")));
+            Some(_) => Ok(()),
+            None => Err(Error::NotFound(format!("user {username} does not exist"))),
         }
+    }
+
+    /// Adds a user to a group (both must exist).
+    pub async fn link_group(&self, username: &str, group: &str) -> Result<()> {
+        validate_name(username, "user").map_err(Error::BadInput)?;
+        validate_name(group, "group").map_err(Error::BadInput)?;
+        self.require_group(group).await?;
+        self.require_user(username).await?;
         self.data
             .set(&membership_path(username, group), Map::new(), false, None)
             .await?;
@@ -775,15 +783,7 @@ impl SecurityService {
         authorized: bool,
     ) -> Result<()> {
         validate_name(group, "group").map_err(Error::BadInput)?;
-        if self
-            .data
-            .route(GROUP_PREFIX)
-            .find_one(&group_path(group))
-            .await?
-            .is_none()
-        {
-            return Err(Error::NotFound(format!("group {group} does not exist")));
-        }
+        self.require_group(group).await?;
         self.write_permission(group, path, action, authorized)
             .await?;
         self.emit(SecurityEvent::PermissionUpserted {

@@ -62,6 +62,10 @@ pub struct Metrics {
     pub slow_consumer_disconnects: Counter,
     /// Frames refused for being larger than `maxMessageBytes`.
     pub oversized_frames: Counter,
+    /// Secure sessions closed for not logging in before `loginTimeout`.
+    pub login_timeouts: Counter,
+    /// Password logins refused because the remote address failed too often.
+    pub login_rate_limited: Counter,
 }
 
 impl Metrics {
@@ -126,6 +130,18 @@ impl Metrics {
             "counter",
             "Frames refused for exceeding maxMessageBytes.",
             self.oversized_frames.get(),
+        );
+        line(
+            "login_timeouts_total",
+            "counter",
+            "Secure sessions closed for not logging in before loginTimeout.",
+            self.login_timeouts.get(),
+        );
+        line(
+            "login_rate_limited_total",
+            "counter",
+            "Password logins refused because their address failed too often.",
+            self.login_rate_limited.get(),
         );
         line(
             "subscriptions",

@@ -33,6 +33,10 @@ pub struct Limits {
     pub ping_interval: Duration,
     /// How long an ACKNOWLEDGED publication waits for subscriber acks.
     pub acknowledge_timeout: Duration,
+    /// Secure sessions must log in within this long of connecting.
+    pub login_timeout: Duration,
+    /// Longest accepted path or mask, and most segments in one.
+    pub paths: crate::path::PathLimits,
 }
 
 /// Everything a session needs from its node.
@@ -100,6 +104,7 @@ impl NodeContext {
 
 struct NodeHost {
     ctx: Arc<NodeContext>,
+    port: http::Port,
 }
 
 #[async_trait]
@@ -119,7 +124,7 @@ impl Host for NodeHost {
     }
 
     async fn http(&self, request: HttpRequest) -> HttpResponse {
-        http::route(&self.ctx, request).await
+        http::route(&self.ctx, request, self.port).await
     }
 }
 
@@ -151,6 +156,11 @@ impl NodeBuilder {
             outbound_queue: session_config.outbound_queue,
             ping_interval: session_config.ping_interval.duration(),
             acknowledge_timeout: Duration::from_secs(60),
+            login_timeout: session_config.login_timeout.duration(),
+            paths: crate::path::PathLimits {
+                max_bytes: session_config.max_path_bytes,
+                max_segments: session_config.max_path_segments,
+            },
         };
         let metrics = Arc::new(Metrics::default());
         let (done_tx, done_rx) = mpsc::channel(1);
@@ -173,6 +183,11 @@ impl NodeBuilder {
         let serve_options = ServeOptions {
             max_message_bytes: limits.max_message_bytes,
             outbound_queue: limits.outbound_queue,
+            outbound_bytes: session_config.outbound_queue_bytes,
+            max_connections: session_config
+                .max_connections
+                .unwrap_or_else(default_max_connections),
+            http_idle_timeout: session_config.http_idle_timeout.duration(),
             ping_interval: limits.ping_interval,
             dead_after: limits.ping_interval * 5 / 2,
             tls: None,
@@ -193,7 +208,14 @@ impl NodeBuilder {
         };
         transport.check(&client_options)?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let host: Arc<dyn Host> = Arc::new(NodeHost { ctx: ctx.clone() });
+        let host: Arc<dyn Host> = Arc::new(NodeHost {
+            ctx: ctx.clone(),
+            port: http::Port::Internal,
+        });
+        let client_host: Arc<dyn Host> = Arc::new(NodeHost {
+            ctx: ctx.clone(),
+            port: http::Port::Client,
+        });
 
         let peer_listener = bind(&config.host, config.port).await?;
         let peer_addr = peer_listener.local_addr().map_err(io_error)?;
@@ -212,7 +234,7 @@ impl NodeBuilder {
             tasks.push(spawn_serve(
                 transport.clone(),
                 listener,
-                host.clone(),
+                client_host,
                 client_options,
                 shutdown_rx.clone(),
             ));
@@ -229,6 +251,25 @@ impl NodeBuilder {
             config,
         })
     }
+}
+
+/// File descriptors kept back from the connection limit, for datastores, peers and logs.
+const DESCRIPTOR_RESERVE: usize = 256;
+
+/// The open-file limit minus a reserve, so the node refuses connections (with a 503) before
+/// `accept` fails with "too many open files".
+fn default_max_connections() -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct we pass.
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX)
+    } else {
+        1024
+    };
+    soft.saturating_sub(DESCRIPTOR_RESERVE).max(16)
 }
 
 fn spawn_serve(

@@ -26,6 +26,7 @@ async fn establish_inner(client: &Client) -> Result<()> {
         dead_after: Duration::from_secs(60),
         tls: None,
         allow_self_signed_certs: options.allow_self_signed_certs,
+        ..ServeOptions::default()
     };
     let connection = WebSocketTransport.dial(&options.url, &serve).await?;
     let generation = {
@@ -38,7 +39,8 @@ async fn establish_inner(client: &Client) -> Result<()> {
     };
     let reader = Arc::downgrade(&client.inner);
     let inbound = connection.inbound;
-    tokio::spawn(async move { read_loop(reader, inbound, generation).await });
+    let inbound_bytes = connection.inbound_bytes;
+    tokio::spawn(async move { read_loop(reader, inbound, inbound_bytes, generation).await });
     match handshake(client).await {
         Ok(()) => {
             let _ = client.inner.status.send_replace(Status::Active);
@@ -96,10 +98,15 @@ async fn handshake(client: &Client) -> Result<()> {
 async fn read_loop(
     weak: Weak<Inner>,
     mut inbound: tokio::sync::mpsc::Receiver<Inbound>,
+    inbound_bytes: Arc<happn_cluster_sdk::ByteBudget>,
     generation: u64,
 ) {
     let reason = loop {
         let message = inbound.recv().await;
+        // Frames are routed synchronously below: their bytes are free again at once.
+        if let Some(message) = &message {
+            inbound_bytes.give_back(message.queued_bytes());
+        }
         // Every user handle is gone: let the connection close.
         let Some(inner) = weak.upgrade() else { return };
         let client = Client { inner };

@@ -161,8 +161,14 @@ pub struct LockoutConfig {
     pub enabled: bool,
     /// Failed logins before the account locks (4).
     pub attempts: u32,
-    /// How long a locked account stays locked (10 minutes).
+    /// How long a locked account stays locked, and how long a failure counts (10 minutes).
     pub retry_interval: Millis,
+    /// Failures of names that are not accounts tracked at once (10000); beyond it the
+    /// oldest are forgotten. Accounts that exist are never forgotten before they expire.
+    pub unknown_names_tracked: usize,
+    /// Failed password logins one remote address may make per `retryInterval` before its
+    /// logins are refused for the rest of it (100; 0 turns the limit off).
+    pub failures_per_address: u32,
 }
 
 impl Default for LockoutConfig {
@@ -171,6 +177,8 @@ impl Default for LockoutConfig {
             enabled: true,
             attempts: 4,
             retry_interval: Millis(10 * 60 * 1000),
+            unknown_names_tracked: 10_000,
+            failures_per_address: 100,
         }
     }
 }
@@ -247,8 +255,25 @@ pub struct SessionConfig {
     /// Outbound messages queued per session before it counts as a slow consumer and is
     /// disconnected.
     pub outbound_queue: usize,
+    /// Bytes queued per session: events beyond it disconnect the session as a slow
+    /// consumer; replies wait for room (8 MiB). One frame larger than this still passes
+    /// when nothing else is queued.
+    pub outbound_queue_bytes: usize,
     /// Interval of server heartbeats (`primus::ping`).
     pub ping_interval: Millis,
+    /// Connections served at once per listener; more are refused with a 503. Unset: the
+    /// process's open-file limit minus a reserve for datastores and logs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<usize>,
+    /// An HTTP connection (not upgraded to a WebSocket) idle this long is closed (30 s).
+    pub http_idle_timeout: Millis,
+    /// On a secure node, a connection that has not logged in this long after connecting is
+    /// closed (30 s).
+    pub login_timeout: Millis,
+    /// Longest accepted path or subscription mask, in bytes (8192).
+    pub max_path_bytes: usize,
+    /// Most `/`-separated segments in a path or mask (256).
+    pub max_path_segments: usize,
 }
 
 impl Default for SessionConfig {
@@ -256,7 +281,13 @@ impl Default for SessionConfig {
         SessionConfig {
             max_message_bytes: 10 * 1024 * 1024,
             outbound_queue: 4096,
+            outbound_queue_bytes: 8 * 1024 * 1024,
             ping_interval: Millis(25_000),
+            max_connections: None,
+            http_idle_timeout: Millis(30_000),
+            login_timeout: Millis(30_000),
+            max_path_bytes: 8192,
+            max_path_segments: 256,
         }
     }
 }

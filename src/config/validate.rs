@@ -261,6 +261,30 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
             "must be at least 100 ms".into(),
         );
     }
+    for (key, value, least) in [
+        ("outboundQueueBytes", session.outbound_queue_bytes, 1024),
+        ("maxConnections", session.max_connections.unwrap_or(1), 1),
+        ("maxPathBytes", session.max_path_bytes, 16),
+        ("maxPathSegments", session.max_path_segments, 4),
+    ] {
+        if value < least {
+            issue(
+                format!("services.session.config.{key}"),
+                format!("must be at least {least}"),
+            );
+        }
+    }
+    for (key, value) in [
+        ("httpIdleTimeout", session.http_idle_timeout),
+        ("loginTimeout", session.login_timeout),
+    ] {
+        if value.0 < 100 {
+            issue(
+                format!("services.session.config.{key}"),
+                "must be at least 100 ms".into(),
+            );
+        }
+    }
 
     let proxy = &config.services.proxy.config;
     if proxy.key_path.is_some() != proxy.cert_path.is_some() {

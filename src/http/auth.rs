@@ -104,7 +104,11 @@ pub async fn login(ctx: &NodeContext, request: &HttpRequest) -> HttpResponse {
     let session_id = uuid::Uuid::new_v4().to_string();
     match ctx
         .security
-        .login(Credentials::Password { username, password }, &session_id)
+        .login(
+            Credentials::Password { username, password },
+            &session_id,
+            request.remote.map(|r| r.ip()),
+        )
         .await
     {
         Ok(outcome) => HttpResponse::json(
@@ -114,6 +118,22 @@ pub async fn login(ctx: &NodeContext, request: &HttpRequest) -> HttpResponse {
         Err(e @ (Error::Unauthorized(_) | Error::Forbidden(_))) => failure(401, &e),
         Err(e @ Error::BadInput(_)) => failure(400, &e),
         Err(e) => failure(500, &e),
+    }
+}
+
+/// Passes requests carrying a valid token of an `_ADMIN` group member; answers the rest
+/// with 401 (no or bad token) or 403 (not an administrator).
+pub async fn require_admin(ctx: &NodeContext, request: &HttpRequest) -> Result<(), HttpResponse> {
+    let Some(token) = request_token(request) else {
+        return Err(HttpResponse::text(
+            401,
+            "an _ADMIN token is required here (Authorization: Bearer …); the internal port serves this without one",
+        ));
+    };
+    match ctx.security.verify_token(&token).await {
+        Ok((_, identity)) if identity.groups.iter().any(|g| g == "_ADMIN") => Ok(()),
+        Ok(_) => Err(HttpResponse::text(403, "only _ADMIN members may read this")),
+        Err(e) => Err(HttpResponse::text(401, e.to_string())),
     }
 }
 

@@ -8,9 +8,20 @@ use crate::protocol::HAPPN_COMPAT_VERSION;
 
 mod auth;
 
+/// Which listener a request arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Port {
+    /// The client port (`services.proxy.config.port`).
+    Client,
+    /// The internal port peers and operators use (`port`).
+    Internal,
+}
+
 /// Answers `/ping`, `/version`, `/health`, `/metrics`, `/auth/login` and `/auth/session`;
-/// everything else is 404.
-pub async fn route(ctx: &NodeContext, request: HttpRequest) -> HttpResponse {
+/// everything else is 404. On a secure node, `/health` and `/metrics` on the client port
+/// need an `_ADMIN` token (they count sessions and subscriptions); the internal port serves
+/// them to anyone who can reach it.
+pub async fn route(ctx: &NodeContext, request: HttpRequest, port: Port) -> HttpResponse {
     match request.path.as_str() {
         "/auth/login" => return auth::login(ctx, &request).await,
         "/auth/session" => return auth::session(ctx, &request).await,
@@ -18,6 +29,13 @@ pub async fn route(ctx: &NodeContext, request: HttpRequest) -> HttpResponse {
     }
     if request.method != "GET" && request.method != "HEAD" {
         return HttpResponse::text(405, "method not allowed");
+    }
+    if matches!(request.path.as_str(), "/health" | "/metrics")
+        && ctx.secure
+        && port == Port::Client
+        && let Err(refusal) = auth::require_admin(ctx, &request).await
+    {
+        return refusal;
     }
     match request.path.as_str() {
         "/ping" => HttpResponse::text(200, "pong"),

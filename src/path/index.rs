@@ -122,6 +122,7 @@ impl<T> Default for Node<T> {
 }
 
 impl<T> Node<T> {
+    #[cfg(test)]
     fn is_empty(&self) -> bool {
         self.literal.is_empty() && self.star.is_none() && self.leaves.is_none()
     }
@@ -264,10 +265,7 @@ impl<T> SubscriptionIndex<T> {
             slot => {
                 let mut node = &self.root;
                 for segment in &location.mask.segments {
-                    node = match segment {
-                        Segment::Literal(lit) => node.literal.get(lit)?,
-                        Segment::Star => node.star.as_deref()?,
-                    };
+                    node = child_of(node, segment)?;
                 }
                 let leaves = node.leaves.as_deref()?;
                 if matches!(slot, Slot::Globstar) {
@@ -329,93 +327,163 @@ fn take_at<T>(list: &mut Vec<Entry<T>>, position: usize) -> (T, Option<SubId>) {
     (removed.value, moved)
 }
 
+/// The child a mask segment leads to.
+fn child_of<'a, T>(node: &'a Node<T>, segment: &Segment) -> Option<&'a Node<T>> {
+    match segment {
+        Segment::Literal(lit) => node.literal.get(lit),
+        Segment::Star => node.star.as_deref(),
+    }
+}
+
+/// True if a node holds nothing but the one child on a mask's route (so it can go once that
+/// child goes).
+fn only_holds_route<T>(node: &Node<T>) -> bool {
+    let children = match &node.literal {
+        Children::Few(list) => list.len(),
+        Children::Many(map) => map.len(),
+    } + usize::from(node.star.is_some());
+    node.leaves.is_none() && children == 1
+}
+
+/// Removes the entry at `position` of the leaf list `segments` leads to, then prunes the
+/// branch that became empty. Iterative: the mask's length never sizes the call stack.
 fn remove_in<T>(
-    node: &mut Node<T>,
+    root: &mut Node<T>,
     segments: &[Segment],
     globstar: bool,
     position: usize,
 ) -> Option<(T, Option<SubId>)> {
-    let Some((first, rest)) = segments.split_first() else {
-        let leaves = node.leaves.as_deref_mut()?;
-        let list = if globstar {
-            &mut leaves.globstar
-        } else {
-            &mut leaves.exact
+    // Where to cut once the entry is gone: the deepest node on the route that keeps other
+    // content, and the index of the segment leading out of it.
+    let mut cut = 0;
+    let mut node: &Node<T> = root;
+    for (depth, segment) in segments.iter().enumerate() {
+        if depth > 0 && !only_holds_route(node) {
+            cut = depth;
+        }
+        node = child_of(node, segment)?;
+    }
+    let target_only_entry = node.literal.is_empty()
+        && node.star.is_none()
+        && node
+            .leaves
+            .as_deref()
+            .is_some_and(|l| l.exact.len() + l.globstar.len() == 1 && position == 0);
+
+    let mut target = &mut *root;
+    for segment in segments {
+        target = match segment {
+            Segment::Literal(lit) => target.literal.get_mut(lit)?,
+            Segment::Star => target.star.as_deref_mut()?,
         };
-        if position >= list.len() {
-            return None;
-        }
-        let taken = take_at(list, position);
-        node.prune_leaves();
-        return Some(taken);
+    }
+    let leaves = target.leaves.as_deref_mut()?;
+    let list = if globstar {
+        &mut leaves.globstar
+    } else {
+        &mut leaves.exact
     };
-    match first {
-        Segment::Literal(lit) => {
-            let child = node.literal.get_mut(lit)?;
-            let result = remove_in(child, rest, globstar, position);
-            if child.is_empty() {
-                node.literal.remove(lit);
-            }
-            result
-        }
-        Segment::Star => {
-            let child = node.star.as_deref_mut()?;
-            let result = remove_in(child, rest, globstar, position);
-            if child.is_empty() {
-                node.star = None;
-            }
-            result
-        }
+    if position >= list.len() {
+        return None;
     }
-}
+    let taken = take_at(list, position);
+    target.prune_leaves();
 
-/// `rest` is the remainder of the path after this node's segment: at least one more segment.
-fn walk<'a, T>(
-    node: &'a Node<T>,
-    rest: &str,
-    kind: EventKind,
-    visit: &mut impl FnMut(SubId, &'a T),
-) {
-    if let Some(leaves) = node.leaves.as_deref()
-        && !leaves.globstar.is_empty()
-    {
-        let remaining = rest.bytes().filter(|b| *b == b'/').count() as u32 + 1;
-        for entry in &leaves.globstar {
-            if entry.depth >= remaining && entry.filter.accepts(kind) {
-                visit(entry.id, &entry.value);
-            }
-        }
-    }
-    let (segment, tail) = match rest.find('/') {
-        Some(at) => (&rest[..at], Some(&rest[at + 1..])),
-        None => (rest, None),
-    };
-    if let Some(child) = node.literal.get(segment) {
-        descend(child, tail, kind, visit);
-    }
-    if let Some(child) = node.star.as_deref() {
-        descend(child, tail, kind, visit);
-    }
-}
-
-fn descend<'a, T>(
-    node: &'a Node<T>,
-    tail: Option<&str>,
-    kind: EventKind,
-    visit: &mut impl FnMut(SubId, &'a T),
-) {
-    match tail {
-        None => {
-            let Some(leaves) = node.leaves.as_deref() else {
-                return;
+    if target_only_entry && !segments.is_empty() {
+        // Everything below `cut` held only this route: drop it in one piece.
+        let mut keep = &mut *root;
+        for segment in &segments[..cut] {
+            keep = match segment {
+                Segment::Literal(lit) => keep.literal.get_mut(lit)?,
+                Segment::Star => keep.star.as_deref_mut()?,
             };
-            for entry in &leaves.exact {
-                if entry.filter.accepts(kind) {
+        }
+        match &segments[cut] {
+            Segment::Literal(lit) => keep.literal.remove(lit),
+            Segment::Star => keep.star = None,
+        }
+    }
+    Some(taken)
+}
+
+impl<T> Drop for Node<T> {
+    /// Iterative, so dropping a deep branch never recurses once per level.
+    fn drop(&mut self) {
+        if self.literal.is_empty() && self.star.is_none() {
+            return;
+        }
+        let mut pending: Vec<Node<T>> = Vec::new();
+        self.take_children(&mut pending);
+        while let Some(mut node) = pending.pop() {
+            node.take_children(&mut pending);
+        }
+    }
+}
+
+impl<T> Node<T> {
+    fn take_children(&mut self, into: &mut Vec<Node<T>>) {
+        match std::mem::replace(&mut self.literal, Children::Few(Vec::new())) {
+            Children::Few(list) => into.extend(list.into_iter().map(|(_, n)| n)),
+            Children::Many(map) => into.extend(map.into_values()),
+        }
+        if let Some(star) = self.star.take() {
+            into.push(*star);
+        }
+    }
+}
+
+/// Pending branches of a match walk; inline up to this many, so common walks never allocate.
+type Pending<'a, 'p, T> = smallvec::SmallVec<[(&'a Node<T>, &'p str); 8]>;
+
+/// Visits every subscription under `root` matching the path `rest` (without its leading
+/// `/`). Iterative: depth-first with an explicit stack, literal branches before `*`.
+fn walk<'a, 'p, T>(
+    root: &'a Node<T>,
+    rest: &'p str,
+    kind: EventKind,
+    visit: &mut impl FnMut(SubId, &'a T),
+) {
+    let mut pending: Pending<'a, 'p, T> = smallvec::smallvec![(root, rest)];
+    // `rest` is the remainder of the path after `node`'s segment: at least one more segment.
+    while let Some((node, rest)) = pending.pop() {
+        if let Some(leaves) = node.leaves.as_deref()
+            && !leaves.globstar.is_empty()
+        {
+            let remaining = rest.bytes().filter(|b| *b == b'/').count() as u32 + 1;
+            for entry in &leaves.globstar {
+                if entry.depth >= remaining && entry.filter.accepts(kind) {
                     visit(entry.id, &entry.value);
                 }
             }
         }
-        Some(tail) => walk(node, tail, kind, visit),
+        let (segment, tail) = match rest.find('/') {
+            Some(at) => (&rest[..at], Some(&rest[at + 1..])),
+            None => (rest, None),
+        };
+        let literal = node.literal.get(segment);
+        let star = node.star.as_deref();
+        match tail {
+            None => {
+                for child in [literal, star].into_iter().flatten() {
+                    if let Some(leaves) = child.leaves.as_deref() {
+                        for entry in &leaves.exact {
+                            if entry.filter.accepts(kind) {
+                                visit(entry.id, &entry.value);
+                            }
+                        }
+                    }
+                }
+            }
+            Some(tail) => {
+                // Pushed in reverse so the literal branch is walked first.
+                if let Some(star) = star {
+                    pending.push((star, tail));
+                }
+                if let Some(literal) = literal {
+                    pending.push((literal, tail));
+                }
+            }
+        }
     }
 }
 
@@ -474,6 +542,37 @@ mod tests {
             assert!(index.remove(id).is_some());
         }
         assert!(index.root.is_empty(), "pruned");
+    }
+
+    /// A mask far deeper than any limit a node would accept: insert, match, remove and drop
+    /// on a thread with a small stack, so any recursion per segment would overflow it.
+    #[test]
+    fn deep_masks_never_recurse_per_segment() {
+        std::thread::Builder::new()
+            .stack_size(128 * 1024)
+            .spawn(|| {
+                let deep = format!("/a/{}x", "b/".repeat(50_000));
+                let mask = Mask::parse(&deep).unwrap();
+                let mut index = SubscriptionIndex::new();
+                let id = index.insert(&mask, EventFilter::All, 1u8);
+                let side = index.insert(&Mask::parse("/a/*").unwrap(), EventFilter::All, 2u8);
+                assert_eq!(index.matches(&deep, EventKind::Set), vec![id]);
+                let starred = format!("/a/{}*", "*/".repeat(50_000));
+                let star_id = index.insert(&Mask::parse(&starred).unwrap(), EventFilter::All, 3u8);
+                assert_eq!(index.matches(&deep, EventKind::Set), vec![id, star_id]);
+                assert_eq!(index.remove(id), Some(1));
+                assert_eq!(index.matches(&deep, EventKind::Set), vec![star_id]);
+                assert_eq!(index.matches("/a/q", EventKind::Set), vec![side]);
+                // Dropping the index with a deep branch still in it.
+                drop(index);
+                let mut index = SubscriptionIndex::new();
+                let id = index.insert(&mask, EventFilter::All, 1u8);
+                assert_eq!(index.remove(id), Some(1));
+                assert!(index.root.is_empty(), "the deep branch is pruned");
+            })
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
     }
 
     fn segment() -> impl Strategy<Value = String> {

@@ -29,6 +29,63 @@ pub enum PathError {
         "Bad path, can only contain characters a-z A-Z 0-9 / & + = : @ % * ( ) _ -, ie: factory1@I&J(western-cape)/plant1:conveyer_2/stats=true/capacity=10%/*"
     )]
     BadCharacter,
+    /// The path is longer than `maxPathBytes`.
+    #[error("Bad path, {bytes} bytes is longer than the limit of {limit} (maxPathBytes)")]
+    TooLong {
+        /// The path's length.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The path has more segments than `maxPathSegments`.
+    #[error("Bad path, more than {limit} segments (maxPathSegments)")]
+    TooManySegments {
+        /// The limit.
+        limit: usize,
+    },
+}
+
+/// Size limits every client path and mask passes (`maxPathBytes`, `maxPathSegments`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathLimits {
+    /// Longest accepted path, in bytes.
+    pub max_bytes: usize,
+    /// Most `/`-separated segments.
+    pub max_segments: usize,
+}
+
+impl Default for PathLimits {
+    fn default() -> Self {
+        PathLimits {
+            max_bytes: 8192,
+            max_segments: 256,
+        }
+    }
+}
+
+impl PathLimits {
+    /// Refuses a path or mask over either limit, saying which and by how much.
+    pub fn check(&self, path: &str) -> Result<(), PathError> {
+        if path.len() > self.max_bytes {
+            return Err(PathError::TooLong {
+                bytes: path.len(),
+                limit: self.max_bytes,
+            });
+        }
+        // Counting stops at the limit: a huge path costs no more than a long one.
+        let slashes = path
+            .bytes()
+            .filter(|b| *b == b'/')
+            .take(self.max_segments + 1)
+            .count();
+        let segments = slashes + usize::from(!path.starts_with('/'));
+        if segments > self.max_segments {
+            return Err(PathError::TooManySegments {
+                limit: self.max_segments,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// True for the characters happn allows in paths: ASCII letters and digits, whitespace and

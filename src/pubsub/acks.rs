@@ -1,6 +1,6 @@
 //! Tracking subscriber acknowledgements of ACKNOWLEDGED (consistency 3) publications.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
@@ -13,8 +13,26 @@ struct Pending {
     publisher: Arc<SessionHandle>,
     event_id: Value,
     results: PublishResults,
-    expected: u32,
-    acknowledged: u32,
+    /// Sessions the event was sent to (None until the fan-out settles).
+    recipients: Option<HashSet<String>>,
+    /// Sessions that acked, each counted once.
+    acked: HashSet<String>,
+}
+
+impl Pending {
+    /// Acks that count: from sessions the event was sent to, once each.
+    fn acknowledged(&self) -> u32 {
+        match &self.recipients {
+            Some(recipients) => self.acked.intersection(recipients).count() as u32,
+            None => 0,
+        }
+    }
+
+    fn complete(&self) -> bool {
+        self.recipients
+            .as_ref()
+            .is_some_and(|r| self.acknowledged() >= r.len() as u32)
+    }
 }
 
 /// Pending ACKNOWLEDGED publications by publication id.
@@ -37,23 +55,28 @@ impl AckTracker {
                 publisher,
                 event_id,
                 results: PublishResults::default(),
-                expected: u32::MAX,
-                acknowledged: 0,
+                recipients: None,
+                acked: HashSet::new(),
             },
         );
     }
 
-    /// Records how many subscribers must ack (those the event reached); completes at once
+    /// Records which sessions must ack (those the event was sent to); completes at once
     /// when they already have.
-    pub fn settle(&self, publication_id: &str, results: PublishResults) {
+    pub fn settle(
+        &self,
+        publication_id: &str,
+        results: PublishResults,
+        recipients: impl IntoIterator<Item = String>,
+    ) {
         let done = {
             let mut pending = self.lock();
             let Some(entry) = pending.get_mut(publication_id) else {
                 return;
             };
             entry.results = results;
-            entry.expected = results.successful;
-            if entry.acknowledged < entry.expected {
+            entry.recipients = Some(recipients.into_iter().collect());
+            if !entry.complete() {
                 return;
             }
             pending.remove(publication_id)
@@ -69,23 +92,33 @@ impl AckTracker {
                 publication_id,
                 &entry.event_id,
                 entry.results,
-                entry.acknowledged.min(entry.expected),
+                entry.acknowledged(),
                 None,
             )
             .into(),
         );
     }
 
-    /// Records one subscriber's ack; completes the publication when all have acked.
-    /// Returns false for an unknown (or already completed) publication id.
-    pub fn ack(&self, publication_id: &str) -> bool {
+    /// Records session `session_id`'s ack; completes the publication when every recipient
+    /// has acked. An ack counts only from a session the event was sent to, and only once:
+    /// repeats and acks from other sessions change nothing. Returns false for an unknown
+    /// (or already completed) publication id.
+    pub fn ack(&self, publication_id: &str, session_id: &str) -> bool {
         let done = {
             let mut pending = self.lock();
             let Some(entry) = pending.get_mut(publication_id) else {
                 return false;
             };
-            entry.acknowledged += 1;
-            if entry.acknowledged < entry.expected {
+            if entry
+                .recipients
+                .as_ref()
+                .is_some_and(|r| !r.contains(session_id))
+            {
+                return true;
+            }
+            // Before the fan-out settles, the ack is kept and checked against it then.
+            entry.acked.insert(session_id.to_string());
+            if !entry.complete() {
                 return true;
             }
             pending.remove(publication_id)
@@ -105,7 +138,7 @@ impl AckTracker {
                     publication_id,
                     &entry.event_id,
                     entry.results,
-                    entry.acknowledged,
+                    entry.acknowledged(),
                     Some("unacknowledged publication"),
                 )
                 .into(),

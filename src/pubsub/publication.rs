@@ -57,10 +57,15 @@ pub struct Publication {
     pub no_cluster: bool,
 }
 
-/// `_meta` keys a client's custom meta may not override.
-const RESERVED_META: &[&str] = &[
+/// `_meta` keys the server fills (in events, replies or stored records): a client's custom
+/// meta may set none of them.
+pub const RESERVED_META: &[&str] = &[
     "created",
     "modified",
+    "modifiedBy",
+    "createdBy",
+    "timestamp",
+    "_id",
     "path",
     "action",
     "type",
@@ -73,6 +78,9 @@ const RESERVED_META: &[&str] = &[
     "consistency",
     "depth",
     "eventOrigin",
+    "publishResults",
+    "referenceId",
+    "error",
 ];
 
 impl Publication {

@@ -8,6 +8,7 @@
 mod events;
 mod hash;
 pub mod live;
+mod lockout;
 mod model;
 mod permissions;
 mod service;

@@ -1,7 +1,7 @@
 //! The security service: bootstrap, logins and tokens, lockout, revocation, authorization
 //! data, and the admin operations (each emitting a [`SecurityEvent`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use happn_cluster_sdk::{
@@ -13,6 +13,7 @@ use tokio::sync::broadcast;
 
 use super::events::SecurityEvent;
 use super::hash::hash_password;
+use super::lockout::{Lockout, Outcome};
 use super::model::*;
 use super::permissions::PermissionSet;
 use super::store_auth::load_user;
@@ -36,12 +37,6 @@ pub struct LoginOutcome {
     pub claims: Claims,
 }
 
-#[derive(Debug, Default)]
-struct Lockout {
-    failures: u32,
-    locked_until: Option<i64>,
-}
-
 /// Users, groups, permissions, tokens.
 pub struct SecurityService {
     data: Arc<DataService>,
@@ -51,9 +46,9 @@ pub struct SecurityService {
     /// The resolved auth plugin's name (`store` for the built-in one, whatever alias chose it).
     auth_name: &'static str,
     /// Bounds concurrent password verifications (each is a CPU-heavy PBKDF2 run).
-    verifications: tokio::sync::Semaphore,
+    verifications: Arc<tokio::sync::Semaphore>,
     secret: Mutex<Vec<u8>>,
-    lockouts: Mutex<HashMap<String, Lockout>>,
+    lockout: Arc<Lockout>,
     events: broadcast::Sender<SecurityEvent>,
 }
 
@@ -91,25 +86,33 @@ impl SecurityService {
         let plugin = registry::find(&plugins, &config.auth.plugin).ok_or_else(|| {
             Error::bad_input(format!("unknown auth plugin {}", config.auth.plugin))
         })?;
+        // The built-in store hashes unknown users' guesses at the configured cost, so the
+        // time a refusal takes does not tell which users exist.
+        let settings = if plugin.name == "store" && config.auth.settings.is_null() {
+            json!({"pbkdf2Iterations": config.pbkdf2_iterations})
+        } else {
+            config.auth.settings.clone()
+        };
         let auth = (plugin.build)(BuildContext {
-            settings: config.auth.settings.clone(),
+            settings,
             datastore: Some(data.route(USER_PREFIX).clone()),
         })
         .await?;
         let (events, _) = broadcast::channel(1024);
+        let lockout = Lockout::new(config.account_lockout.clone());
         let service = Arc::new(SecurityService {
             data,
             config,
             node_name: node_name.to_string(),
             auth,
             auth_name: plugin.name,
-            verifications: tokio::sync::Semaphore::new(
+            verifications: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism()
                     .map(|n| n.get() * 2)
                     .unwrap_or(4),
-            ),
+            )),
             secret: Mutex::new(Vec::new()),
-            lockouts: Mutex::new(HashMap::new()),
+            lockout,
             events,
         });
         service.bootstrap().await?;
@@ -215,8 +218,63 @@ impl SecurityService {
 
     // ---- logins -------------------------------------------------------------------------
 
-    /// Logs in with credentials (password, token or anonymous) for session `session_id`.
-    pub async fn login(&self, credentials: Credentials, session_id: &str) -> Result<LoginOutcome> {
+    /// Verifies a password under the lockout rules. The verification runs to its end in its
+    /// own task, holding its turn and a verification permit, so a client that hangs up
+    /// mid-way neither skips the count nor frees CPU for the next guess early.
+    async fn verify_password(
+        &self,
+        username: String,
+        password: String,
+        remote: Option<std::net::IpAddr>,
+    ) -> Result<Identity> {
+        let attempt = self.lockout.begin(&username, remote).await?;
+        let auth = self.auth.clone();
+        let verifications = self.verifications.clone();
+        let verification = tokio::spawn(async move {
+            let Ok(_permit) = verifications.acquire_owned().await else {
+                return Err(Error::unavailable("security service stopping"));
+            };
+            let verified = auth
+                .verify(&Credentials::Password {
+                    username: username.clone(),
+                    password,
+                })
+                .await;
+            let outcome = match &verified {
+                Ok(_) => Outcome::Success,
+                Err(Error::Unauthorized(_)) => Outcome::Failure {
+                    account: auth.account_exists(&username).await.ok().flatten(),
+                },
+                Err(_) => Outcome::NotCounted,
+            };
+            attempt.finish(outcome);
+            verified
+        });
+        match verification.await {
+            Ok(Ok(identity)) => Ok(identity),
+            Ok(Err(Error::Unauthorized(_))) => {
+                Err(Error::Unauthorized("Invalid credentials".into()))
+            }
+            Ok(Err(other)) => Err(other),
+            Err(e) => Err(Error::internal(format!(
+                "password verification failed: {e}"
+            ))),
+        }
+    }
+
+    /// Failed-login bookkeeping: (accounts, unknown names, addresses) with failures on record.
+    pub fn lockout_tracked(&self) -> (usize, usize, usize) {
+        self.lockout.tracked()
+    }
+
+    /// Logs in with credentials (password, token or anonymous) for session `session_id`,
+    /// connected from `remote`.
+    pub async fn login(
+        &self,
+        credentials: Credentials,
+        session_id: &str,
+        remote: Option<std::net::IpAddr>,
+    ) -> Result<LoginOutcome> {
         match credentials {
             Credentials::Anonymous => {
                 Err(Error::Unauthorized("Anonymous access is disabled".into()))
@@ -234,33 +292,7 @@ impl SecurityService {
                 if validate_name(&username, "user").is_err() {
                     return Err(Error::Unauthorized("Invalid credentials".into()));
                 }
-                // Count the attempt before verifying, so parallel guesses cannot outrun the
-                // lockout; success clears it.
-                self.begin_attempt(&username)?;
-                let permit = self
-                    .verifications
-                    .acquire()
-                    .await
-                    .map_err(|_| Error::unavailable("security service stopping"))?;
-                let verified = self
-                    .auth
-                    .verify(&Credentials::Password {
-                        username: username.clone(),
-                        password,
-                    })
-                    .await;
-                drop(permit);
-                let mut identity = match verified {
-                    Ok(identity) => identity,
-                    Err(Error::Unauthorized(_)) => {
-                        return Err(Error::Unauthorized("Invalid credentials".into()));
-                    }
-                    Err(other) => return Err(other),
-                };
-                self.lockouts
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&username);
+                let mut identity = self.verify_password(username, password, remote).await?;
                 if !self.uses_store() {
                     // Group names from a third-party plugin become paths: keep only valid ones.
                     identity
@@ -355,39 +387,6 @@ impl SecurityService {
             ));
         };
         Ok((claims, identity))
-    }
-
-    /// Refuses locked accounts and counts this attempt as a failure until it succeeds.
-    fn begin_attempt(&self, username: &str) -> Result<()> {
-        let lockout = &self.config.account_lockout;
-        if !lockout.enabled {
-            return Ok(());
-        }
-        let now = now_millis();
-        let mut table = self.lockouts.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(entry) = table.get(username)
-            && let Some(until) = entry.locked_until
-        {
-            if now < until {
-                return Err(Error::Unauthorized("Account locked out".into()));
-            }
-            table.remove(username);
-        }
-        // Bound the table: junk usernames must not grow it without limit.
-        if table.len() >= 10_000 {
-            table.retain(|_, e| e.locked_until.is_some_and(|u| u > now));
-            if table.len() >= 100_000 {
-                // Under a flood keep refusing what is locked; forget the rest.
-                tracing::warn!("account lockout table full: dropping the oldest locks");
-                table.clear();
-            }
-        }
-        let entry = table.entry(username.to_string()).or_default();
-        entry.failures += 1;
-        if entry.failures >= lockout.attempts {
-            entry.locked_until = Some(now + lockout.retry_interval.0 as i64);
-        }
-        Ok(())
     }
 
     /// Revokes a token: it can no longer log in, and sessions created from it should end

@@ -13,24 +13,43 @@ use happn_cluster_sdk::{
 use super::hash::verify_password;
 use super::model::{StoredUser, user_path};
 
-/// A well-formed hash (10000 iterations, as new hashes) that no password matches.
-static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+/// A well-formed hash at `iterations` that no password matches.
+fn dummy_hash(iterations: u32) -> String {
     format!(
-        "pbkdf2$10000${}${}$sha512",
+        "pbkdf2${}${}${}$sha512",
+        iterations.max(1),
         "0".repeat(128),
         "1".repeat(128)
     )
-});
+}
 
 /// Verifies usernames and passwords against the stored users.
 pub struct StoreAuth {
     store: Arc<dyn Datastore>,
+    /// Guesses for unknown users are hashed at this cost (the configured
+    /// `pbkdf2Iterations`), so refusals take as long as for real users.
+    dummy_hash: String,
+}
+
+/// The store plugin's settings.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct StoreSettings {
+    #[serde(default = "default_iterations")]
+    pbkdf2_iterations: u32,
+}
+
+fn default_iterations() -> u32 {
+    10_000
 }
 
 impl StoreAuth {
-    /// Reads users from `store`.
-    pub fn new(store: Arc<dyn Datastore>) -> Self {
-        StoreAuth { store }
+    /// Reads users from `store`; unknown users cost `iterations` PBKDF2 rounds.
+    pub fn new(store: Arc<dyn Datastore>, iterations: u32) -> Self {
+        StoreAuth {
+            store,
+            dummy_hash: dummy_hash(iterations),
+        }
     }
 }
 
@@ -73,9 +92,8 @@ impl Auth for StoreAuth {
         };
         let Some((user, groups)) = loaded else {
             // Spend the same time on unknown users, so timing does not reveal which exist.
-            let password = password.clone();
-            let _ =
-                tokio::task::spawn_blocking(move || verify_password(&password, &DUMMY_HASH)).await;
+            let (password, dummy) = (password.clone(), self.dummy_hash.clone());
+            let _ = tokio::task::spawn_blocking(move || verify_password(&password, &dummy)).await;
             return Err(Error::Unauthorized("Invalid credentials".into()));
         };
         // Verification is CPU-heavy: keep it off the async workers.
@@ -93,15 +111,24 @@ impl Auth for StoreAuth {
             custom_data: user.custom_data,
         })
     }
+
+    async fn account_exists(&self, username: &str) -> Result<Option<bool>> {
+        Ok(Some(
+            self.store.find_one(&user_path(username)).await?.is_some(),
+        ))
+    }
 }
 
 fn build(context: BuildContext) -> futures_util::future::BoxFuture<'static, Result<Arc<dyn Auth>>> {
     async move {
-        if !(context.settings.is_null()
-            || context.settings.as_object().is_some_and(|m| m.is_empty()))
-        {
-            return Err(Error::bad_input("the store auth plugin takes no settings"));
-        }
+        let settings: StoreSettings = if context.settings.is_null() {
+            StoreSettings {
+                pbkdf2_iterations: default_iterations(),
+            }
+        } else {
+            serde_json::from_value(context.settings.clone())
+                .map_err(|e| Error::bad_input(format!("store auth settings: {e}")))?
+        };
         let store = match context.datastore {
             Some(store) => store,
             // Standalone (registry walk): an empty in-memory directory.
@@ -109,7 +136,7 @@ fn build(context: BuildContext) -> futures_util::future::BoxFuture<'static, Resu
                 Arc::new(happn_cluster_sdk::memory::MemoryDatastore::new()) as Arc<dyn Datastore>
             }
         };
-        Ok(Arc::new(StoreAuth::new(store)) as Arc<dyn Auth>)
+        Ok(Arc::new(StoreAuth::new(store, settings.pbkdf2_iterations)) as Arc<dyn Auth>)
     }
     .boxed()
 }
@@ -119,7 +146,7 @@ inventory::submit! {
         name: "store",
         aliases: &["builtin"],
         description: "Users, groups and PBKDF2 password hashes stored in the datastore under /_SYSTEM/_SECURITY (the default).",
-        example: "{}",
+        example: r#"{"pbkdf2Iterations": 10000}"#,
         build,
     }
 }

@@ -57,7 +57,11 @@ impl Session {
             let outcome = self
                 .ctx
                 .security
-                .login(credentials, &self.handle.id)
+                .login(
+                    credentials,
+                    &self.handle.id,
+                    self.info.remote.map(|r| r.ip()),
+                )
                 .await?;
             user = json!({
                 "username": outcome.identity.username,

@@ -19,7 +19,15 @@ impl Session {
             None
         };
         let session_ok = session_error.is_none();
+        // Every path and mask is size-checked once, here, before any handler sees it.
+        let path_error = request
+            .path
+            .as_deref()
+            .and_then(|path| self.ctx.limits.paths.check(path).err());
         let result = match request.action.as_str() {
+            _ if path_error.is_some() => Err(Error::bad_input(
+                path_error.map(|e| e.to_string()).unwrap_or_default(),
+            )),
             "configure-session" => self.configure_session(&request),
             "describe" => Ok(Some(self.reply(&request).ok(
                 self.describe(),
@@ -49,14 +57,15 @@ impl Session {
             ))),
             other => Err(Error::bad_input(format!("unknown action: {other}"))),
         };
-        match result {
-            Ok(Some(frame)) => self.send(frame),
-            Ok(None) => {}
+        let reply = match result {
+            Ok(reply) => reply,
             Err(error) => {
                 self.ctx.metrics.request_errors.inc();
-                let frame = self.reply(&request).error(&error);
-                self.send(frame);
+                Some(self.reply(&request).error(&error))
             }
+        };
+        if let Some(frame) = reply {
+            self.handle.send_reply(frame.into()).await;
         }
         let end = self
             .end_after_reply
@@ -107,7 +116,7 @@ impl Session {
             .as_str()
             .ok_or_else(|| Error::bad_input("ack data must be the publication id string"))?;
         // An ack for an unknown or expired publication is harmless: answer ok.
-        self.ctx.pubsub.acks().ack(publication_id);
+        self.ctx.pubsub.acks().ack(publication_id, &self.handle.id);
         Ok(Some(self.reply(request).ok(Value::Null, Map::new(), false)))
     }
 }

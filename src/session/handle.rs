@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use happn_cluster_sdk::{Outbound, Termination, Terminator};
+use happn_cluster_sdk::{ByteBudget, Outbound, Termination, Terminator};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
@@ -39,6 +39,8 @@ pub struct SessionHandle {
     /// The happn session id (a UUID) given to the client at login.
     pub id: String,
     outbound: mpsc::Sender<Outbound>,
+    /// Bytes queued in `outbound` and not yet written.
+    outbound_bytes: Arc<ByteBudget>,
     terminator: Terminator,
     closed: AtomicBool,
     peer: AtomicBool,
@@ -53,12 +55,14 @@ impl SessionHandle {
     pub fn new(
         id: String,
         outbound: mpsc::Sender<Outbound>,
+        outbound_bytes: Arc<ByteBudget>,
         terminator: Terminator,
         metrics: Arc<Metrics>,
     ) -> Self {
         SessionHandle {
             id,
             outbound,
+            outbound_bytes,
             terminator,
             closed: AtomicBool::new(false),
             peer: AtomicBool::new(false),
@@ -106,10 +110,16 @@ impl SessionHandle {
         self.closing_itself.load(Ordering::Acquire)
     }
 
-    /// Queues a frame. A full queue means the client is not reading: it is disconnected
-    /// (reason `slow-consumer`, reconnect allowed) and `false` is returned.
+    /// Queues a frame without waiting (events, notices). A queue full in frames or bytes
+    /// means the client is not reading: it is disconnected (reason `slow-consumer`,
+    /// reconnect allowed) and `false` is returned. Publishers are never held up.
     pub fn send(&self, frame: Arc<str>) -> bool {
         if self.is_closed() {
+            return false;
+        }
+        let bytes = frame.len();
+        if !self.outbound_bytes.try_take(bytes) {
+            self.slow_consumer("outbound bytes over the limit");
             return false;
         }
         match self.outbound.try_send(Outbound::Text(frame)) {
@@ -118,16 +128,47 @@ impl SessionHandle {
                 true
             }
             Err(TrySendError::Full(_)) => {
-                self.metrics.slow_consumer_disconnects.inc();
-                tracing::warn!(session = %self.id, "outbound queue full: disconnecting slow consumer");
-                self.terminate("slow-consumer", true);
+                self.outbound_bytes.give_back(bytes);
+                self.slow_consumer("outbound queue full");
                 false
             }
             Err(TrySendError::Closed(_)) => {
+                self.outbound_bytes.give_back(bytes);
                 self.closed.store(true, Ordering::Release);
                 false
             }
         }
+    }
+
+    /// Queues the reply to this session's own request, waiting while the outbound queue is
+    /// full in frames or bytes: a client that stops reading stops its own requests being
+    /// served (and its socket being read), instead of growing the node's memory.
+    pub async fn send_reply(&self, frame: Arc<str>) -> bool {
+        if self.is_closed() {
+            return false;
+        }
+        let bytes = frame.len();
+        if !self.outbound_bytes.take(bytes).await {
+            self.closed.store(true, Ordering::Release);
+            return false;
+        }
+        match self.outbound.send(Outbound::Text(frame)).await {
+            Ok(()) => {
+                self.metrics.frames_out.inc();
+                true
+            }
+            Err(_) => {
+                self.outbound_bytes.give_back(bytes);
+                self.closed.store(true, Ordering::Release);
+                false
+            }
+        }
+    }
+
+    fn slow_consumer(&self, why: &str) {
+        self.metrics.slow_consumer_disconnects.inc();
+        tracing::warn!(session = %self.id, why, "disconnecting slow consumer");
+        self.terminate("slow-consumer", true);
     }
 
     /// Sends `server-side-disconnect {reason}` and closes at once, skipping queued frames.

@@ -41,13 +41,16 @@ pub(crate) async fn run(ctx: Arc<NodeContext>, connection: Connection) {
     let Connection {
         info,
         outbound,
+        outbound_bytes,
         mut inbound,
+        inbound_bytes,
         terminator,
     } = connection;
     let id = uuid::Uuid::new_v4().to_string();
     let handle = Arc::new(SessionHandle::new(
         id.clone(),
         outbound,
+        outbound_bytes,
         terminator,
         ctx.metrics.clone(),
     ));
@@ -71,7 +74,7 @@ pub(crate) async fn run(ctx: Arc<NodeContext>, connection: Connection) {
     };
     // A bug in a handler must not leak the session: catch the panic, end the session, clean
     // up its subscriptions, keep the node running.
-    let served = std::panic::AssertUnwindSafe(serve(&mut session, &mut inbound))
+    let served = std::panic::AssertUnwindSafe(serve(&mut session, &mut inbound, &inbound_bytes))
         .catch_unwind()
         .await;
     let reason = served.unwrap_or_else(|_| {
@@ -83,14 +86,27 @@ pub(crate) async fn run(ctx: Arc<NodeContext>, connection: Connection) {
     tracing::debug!(session = %id, %reason, "session ended");
 }
 
-/// Reads frames until the connection ends; returns why it ended.
+/// Reads frames until the connection ends; returns why it ended. Each frame's bytes go back
+/// to the transport once it is handled, so the socket is read only as fast as requests are
+/// served. On secure nodes a session that has not logged in by the login deadline is closed.
 async fn serve(
     session: &mut Session,
     inbound: &mut tokio::sync::mpsc::Receiver<Inbound>,
+    inbound_bytes: &happn_cluster_sdk::ByteBudget,
 ) -> String {
     let ctx = session.ctx.clone();
+    let login_deadline = tokio::time::Instant::now() + ctx.limits.login_timeout;
     loop {
-        match inbound.recv().await {
+        let item = tokio::select! {
+            item = inbound.recv() => item,
+            _ = tokio::time::sleep_until(login_deadline), if ctx.secure && !session.logged_in => {
+                ctx.metrics.login_timeouts.inc();
+                session.handle.terminate("login-timeout", true);
+                return "no login before the deadline".to_string();
+            }
+        };
+        let handled = item.as_ref().map(Inbound::queued_bytes).unwrap_or(0);
+        match item {
             Some(Inbound::Text(text)) => session.on_text(&text).await,
             Some(Inbound::Oversized { size, head }) => {
                 ctx.metrics.oversized_frames.inc();
@@ -108,6 +124,7 @@ async fn serve(
             Some(Inbound::Closed(reason)) => return reason,
             None => return "connection dropped".to_string(),
         }
+        inbound_bytes.give_back(handled);
     }
 }
 

@@ -47,6 +47,11 @@ struct Written {
     modified: Option<i64>,
     /// For merges: the posted fields (what merge subscribers receive).
     posted: Option<Value>,
+    /// What the reply carries for a writer without `get` on the path, where that differs
+    /// from `data` (merges: the posted fields; increments: the gauge name only). Such a
+    /// writer's reply `_meta` keeps only the path, so it cannot tell whether the record
+    /// existed.
+    blind: Option<Value>,
 }
 
 impl Session {
@@ -83,6 +88,7 @@ impl Session {
             };
             let value = self.ctx.data.increment(&path, &gauge, &amount, by).await?;
             Written {
+                blind: Some(json!({"gauge": gauge})),
                 data: json!({"value": value, "gauge": gauge}),
                 meta: Map::new(),
                 created: None,
@@ -98,6 +104,7 @@ impl Session {
                 created: None,
                 modified: None,
                 posted: None,
+                blind: None,
             }
         } else {
             let merge = request.flag("merge");
@@ -105,6 +112,7 @@ impl Session {
             let posted = merge.then(|| Value::Object(data.clone()));
             let record = self.ctx.data.set(&path, data, merge, by).await?;
             Written {
+                blind: posted.clone(),
                 posted,
                 ..written_record(record)
             }
@@ -154,12 +162,13 @@ impl Session {
             created: None,
             modified: None,
             posted: None,
+            blind: None,
         };
         self.finish_write(request, EventKind::Remove, &path, written, consistency)
     }
 
     /// Publishes a write (unless `noPublish`) and replies. A writer who may not read the
-    /// path gets back what it posted to a merge, not the merged record; events carry what
+    /// path gets back nothing it did not send (see [`Written::blind`]); events carry what
     /// was stored.
     fn finish_write(
         &self,
@@ -174,12 +183,14 @@ impl Session {
         } else {
             Some(self.publication(request, kind, path, &written, consistency)?)
         };
-        if let Some(posted) = &written.posted
-            && self
-                .restricted()
-                .is_some_and(|permissions| !permissions.allows(Action::Get, path))
+        if self
+            .restricted()
+            .is_some_and(|permissions| !permissions.allows(Action::Get, path))
         {
-            written.data = posted.clone();
+            if let Some(blind) = written.blind.take() {
+                written.data = blind;
+            }
+            written.meta.retain(|key, _| key == "path");
         }
         match publication {
             None => Ok(Some(self.write_reply(
@@ -406,8 +417,10 @@ impl Session {
                 pubsub
                     .acks()
                     .start(id.clone(), self.handle.clone(), request.event_id.clone());
-                let (results, _) = pubsub.publish(&publication);
-                pubsub.acks().settle(&id, results);
+                let (results, recipients) = pubsub.publish(&publication);
+                pubsub
+                    .acks()
+                    .settle(&id, results, recipients.iter().map(|s| s.id.clone()));
                 let ctx = Arc::clone(&self.ctx);
                 let timeout = self.ctx.limits.acknowledge_timeout;
                 tokio::spawn(async move {
@@ -427,5 +440,6 @@ fn written_record(record: Record) -> Written {
         modified: Some(record.modified),
         data: Value::Object(record.data),
         posted: None,
+        blind: None,
     }
 }

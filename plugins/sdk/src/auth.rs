@@ -44,4 +44,11 @@ pub struct Identity {
 pub trait Auth: Send + Sync + 'static {
     /// Returns the identity for valid credentials, [`crate::Error::Unauthorized`] otherwise.
     async fn verify(&self, credentials: &Credentials) -> Result<Identity>;
+
+    /// Whether `username` names an account, where the plugin can tell cheaply. The host
+    /// keeps failed logins of real accounts until they expire and bounds those of other
+    /// names; `None` (the default) means "cannot tell" and is treated as an account.
+    async fn account_exists(&self, _username: &str) -> Result<Option<bool>> {
+        Ok(None)
+    }
 }

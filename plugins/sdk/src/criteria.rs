@@ -57,7 +57,7 @@ pub struct Criteria {
 impl Criteria {
     /// Parses client criteria; unknown operators and malformed operands are [`Error::BadInput`].
     pub fn parse(criteria: &Value) -> Result<Self> {
-        let root = Node::parse_document(criteria, true)?;
+        let root = Node::parse_document(criteria, true, 0)?;
         let stored = rewrite_document(criteria);
         Ok(Criteria { root, stored })
     }
@@ -151,8 +151,34 @@ fn is_operator_doc(value: &Value) -> bool {
     matches!(value, Value::Object(map) if !map.is_empty() && map.keys().all(|k| k.starts_with('$')))
 }
 
+/// Deepest accepted nesting of `$and`/`$or`/`$nor`/`$not`/`$elemMatch` in one criteria
+/// document (every level is one step of recursion while parsing and evaluating).
+pub const MAX_CRITERIA_DEPTH: usize = 32;
+/// Most `.`-separated parts in one field name (criteria, sort, projection).
+pub const MAX_FIELD_PARTS: usize = 64;
+
+fn nested(depth: usize) -> Result<usize> {
+    if depth >= MAX_CRITERIA_DEPTH {
+        return Err(Error::bad_input(format!(
+            "criteria nest deeper than {MAX_CRITERIA_DEPTH} levels"
+        )));
+    }
+    Ok(depth + 1)
+}
+
+/// Refuses field names with more parts than [`MAX_FIELD_PARTS`].
+fn check_field(field: &str) -> Result<()> {
+    if field.split('.').nth(MAX_FIELD_PARTS).is_some() {
+        return Err(Error::bad_input(format!(
+            "field name with more than {MAX_FIELD_PARTS} dotted parts"
+        )));
+    }
+    Ok(())
+}
+
 impl Node {
-    fn parse_document(doc: &Value, rewrite: bool) -> Result<Node> {
+    fn parse_document(doc: &Value, rewrite: bool, depth: usize) -> Result<Node> {
+        let depth = nested(depth)?;
         let map = doc
             .as_object()
             .ok_or_else(|| Error::bad_input("criteria must be an object"))?;
@@ -168,7 +194,7 @@ impl Node {
                         })?;
                     let children = items
                         .iter()
-                        .map(|item| Node::parse_document(item, rewrite))
+                        .map(|item| Node::parse_document(item, rewrite, depth))
                         .collect::<Result<Vec<_>>>()?;
                     match key.as_str() {
                         "$and" => Node::And(children),
@@ -182,6 +208,7 @@ impl Node {
                     )));
                 }
                 field => {
+                    check_field(field)?;
                     let name = if rewrite {
                         stored_field(field)
                     } else {
@@ -189,7 +216,7 @@ impl Node {
                     };
                     Node::Field {
                         path: name.split('.').map(str::to_string).collect(),
-                        cond: Cond::parse(value)?,
+                        cond: Cond::parse(value, depth)?,
                     }
                 }
             });
@@ -216,7 +243,8 @@ impl Node {
 }
 
 impl Cond {
-    fn parse(value: &Value) -> Result<Cond> {
+    fn parse(value: &Value, depth: usize) -> Result<Cond> {
+        let depth = nested(depth)?;
         if !is_operator_doc(value) {
             return Ok(Cond::Equals(value.clone()));
         }
@@ -249,16 +277,16 @@ impl Cond {
                     Value::String(_) | Value::Array(_) => {
                         Cond::Ops(vec![Op::Regex(parse_regex(operand, "")?)])
                     }
-                    _ if is_operator_doc(operand) => Cond::parse(operand)?,
+                    _ if is_operator_doc(operand) => Cond::parse(operand, depth)?,
                     _ => return Err(Error::bad_input("$not needs an operator object or a regex")),
                 })),
                 "$elemMatch" => Op::ElemMatch(Box::new(if is_operator_doc(operand) {
-                    match Cond::parse(operand)? {
+                    match Cond::parse(operand, depth)? {
                         Cond::Ops(ops) => ElemMatch::Ops(ops),
                         Cond::Equals(v) => ElemMatch::Ops(vec![Op::Eq(v)]),
                     }
                 } else {
-                    ElemMatch::Document(Node::parse_document(operand, false)?)
+                    ElemMatch::Document(Node::parse_document(operand, false, depth)?)
                 })),
                 other => {
                     return Err(Error::bad_input(format!(
@@ -377,12 +405,58 @@ fn parse_regex(operand: &Value, options: &str) -> Result<Regex> {
             other => return Err(Error::bad_input(format!("unsupported regex flag {other}"))),
         }
     }
+    if pattern.len() > MAX_REGEX_BYTES {
+        return Err(Error::bad_input(format!(
+            "$regex of {} bytes is longer than the limit of {MAX_REGEX_BYTES}",
+            pattern.len()
+        )));
+    }
     let full = if inline.is_empty() {
         pattern.to_string()
     } else {
         format!("(?{inline}){pattern}")
     };
-    Regex::new(&full).map_err(|e| Error::bad_input(format!("invalid $regex {pattern:?}: {e}")))
+    compiled_regex(&full).map_err(|e| Error::bad_input(format!("invalid $regex {pattern:?}: {e}")))
+}
+
+/// Longest accepted `$regex` pattern.
+pub const MAX_REGEX_BYTES: usize = 4096;
+/// Compiled size limit of one `$regex`: patterns whose automaton would be larger (nested
+/// counted repetitions like `(\w{1,100}){1,100}`) are refused fast instead of compiled slowly.
+pub const MAX_REGEX_COMPILED_BYTES: usize = 256 * 1024;
+/// Compiled patterns (and refusals) remembered, so a repeated pattern costs a lookup.
+const REGEX_CACHE_ENTRIES: usize = 512;
+
+type RegexCache = std::collections::HashMap<String, std::result::Result<Regex, String>>;
+
+static REGEX_CACHE: std::sync::LazyLock<std::sync::Mutex<RegexCache>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Compiles `pattern` under the size limits, through a small shared cache.
+fn compiled_regex(pattern: &str) -> std::result::Result<Regex, String> {
+    let cache = || REGEX_CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(known) = cache().get(pattern) {
+        return known.clone();
+    }
+    let compiled = regex::RegexBuilder::new(pattern)
+        .size_limit(MAX_REGEX_COMPILED_BYTES)
+        .dfa_size_limit(MAX_REGEX_COMPILED_BYTES)
+        .nest_limit(64)
+        .build()
+        .map_err(|e| match e {
+            regex::Error::CompiledTooBig(_) => format!(
+                "the pattern is too complex (its compiled form exceeds {MAX_REGEX_COMPILED_BYTES} bytes)"
+            ),
+            other => other.to_string(),
+        });
+    let mut cache = cache();
+    if cache.len() >= REGEX_CACHE_ENTRIES
+        && let Some(evict) = cache.keys().next().cloned()
+    {
+        cache.remove(&evict);
+    }
+    cache.insert(pattern.to_string(), compiled.clone());
+    compiled
 }
 
 /// Collects the values a dotted path reaches, descending through arrays as MongoDB does.
@@ -487,6 +561,7 @@ pub fn parse_sort(sort: &Value) -> Result<Vec<SortKey>> {
         .ok_or_else(|| Error::bad_input("sort must be an object"))?;
     map.iter()
         .map(|(field, direction)| {
+            check_field(field)?;
             let descending = match direction {
                 Value::Number(n) if n.as_f64() == Some(1.0) => false,
                 Value::Number(n) if n.as_f64() == Some(-1.0) => true,
@@ -562,6 +637,7 @@ impl Projection {
             if field == "_meta" || field.starts_with("_meta.") {
                 continue;
             }
+            check_field(field)?;
             let stored = stored_field(field);
             let Some(data_field) = stored.strip_prefix("data.") else {
                 continue;
@@ -734,6 +810,44 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn nesting_and_field_depth_are_bounded() {
+        let mut deep = json!({"n": 1});
+        for _ in 0..MAX_CRITERIA_DEPTH {
+            deep = json!({"$and": [deep]});
+        }
+        assert!(matches!(Criteria::parse(&deep), Err(Error::BadInput(m)) if m.contains("deeper")));
+        let mut not = json!({"$gt": 1});
+        for _ in 0..MAX_CRITERIA_DEPTH {
+            not = json!({"$not": not});
+        }
+        assert!(Criteria::parse(&json!({"n": not})).is_err());
+        let long = "a.".repeat(MAX_FIELD_PARTS) + "b";
+        assert!(Criteria::parse(&json!({long.clone(): 1})).is_err());
+        assert!(parse_sort(&json!({long.clone(): 1})).is_err());
+        assert!(Projection::parse(&json!({long: 1})).is_err());
+        let mut shallow = json!({"n": 1});
+        for _ in 0..8 {
+            shallow = json!({"$or": [shallow]});
+        }
+        assert!(Criteria::parse(&shallow).is_ok());
+    }
+
+    #[test]
+    fn regexes_are_bounded_and_cached() {
+        let bomb = json!({"s": {"$regex": "(\\w{1,100}){1,100}"}});
+        let err = Criteria::parse(&bomb).unwrap_err();
+        assert!(err.to_string().contains("too complex"), "{err}");
+        // Refusals are cached too: the second costs a lookup.
+        assert!(Criteria::parse(&bomb).is_err());
+        let long = "a".repeat(MAX_REGEX_BYTES + 1);
+        assert!(Criteria::parse(&json!({"s": {"$regex": long}})).is_err());
+        assert!(check(
+            json!({"s": {"$regex": "^He"}}),
+            json!({"s": "Hello"})
+        ));
     }
 
     #[test]

@@ -113,6 +113,15 @@ impl Datastore for MemoryDatastore {
     ) -> Result<Number> {
         let now = now_millis();
         let mut records = self.write()?;
+        let current = records
+            .get(path)
+            .and_then(|r| r.data.get(gauge))
+            .and_then(|g| g.get("value"))
+            .and_then(Value::as_number)
+            .cloned()
+            .unwrap_or_else(|| 0.into());
+        // Checked before anything is touched: an overflow writes nothing.
+        let next = add_numbers(&current, by)?;
         let record = records.entry(path.to_string()).or_insert_with(|| Record {
             path: path.to_string(),
             data: Map::new(),
@@ -120,14 +129,6 @@ impl Datastore for MemoryDatastore {
             modified: now,
             modified_by: None,
         });
-        let current = record
-            .data
-            .get(gauge)
-            .and_then(|g| g.get("value"))
-            .and_then(Value::as_number)
-            .cloned()
-            .unwrap_or_else(|| 0.into());
-        let next = add_numbers(&current, by);
         let mut gauge_value = Map::new();
         gauge_value.insert("value".into(), Value::Number(next.clone()));
         record

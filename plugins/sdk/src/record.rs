@@ -76,21 +76,79 @@ pub fn wrap_data(value: Value) -> Map<String, Value> {
     }
 }
 
-/// Adds two JSON numbers, staying integral when both are integers and the sum fits.
-pub fn add_numbers(a: &serde_json::Number, b: &serde_json::Number) -> serde_json::Number {
-    if let (Some(x), Some(y)) = (a.as_i64(), b.as_i64())
-        && let Some(sum) = x.checked_add(y)
-    {
-        return sum.into();
+/// Adds an increment to a gauge value without losing anything: integers add exactly and the
+/// sum must stay within ±(2^63 − 1); otherwise (a fractional operand) the float sum must be
+/// finite. Anything else is [`crate::Error::BadInput`], and the caller writes nothing.
+pub fn add_numbers(
+    current: &serde_json::Number,
+    by: &serde_json::Number,
+) -> crate::Result<serde_json::Number> {
+    check_increment(by)?;
+    let overflow = || {
+        crate::Error::bad_input(format!(
+            "increment overflows: {current} + {by} is outside the range a gauge can hold"
+        ))
+    };
+    if let (Some(x), Some(y)) = (as_exact_integer(current), by.as_i64()) {
+        let sum = x.checked_add(i128::from(y)).ok_or_else(overflow)?;
+        return i64::try_from(sum).map(Into::into).map_err(|_| overflow());
     }
-    let sum = a.as_f64().unwrap_or(0.0) + b.as_f64().unwrap_or(0.0);
-    serde_json::Number::from_f64(sum).unwrap_or_else(|| 0.into())
+    let sum = current.as_f64().unwrap_or(0.0) + by.as_f64().unwrap_or(0.0);
+    serde_json::Number::from_f64(sum).ok_or_else(overflow)
+}
+
+/// An increment amount a gauge can take: an integer within ±(2^63 − 1) or a finite float.
+pub fn check_increment(by: &serde_json::Number) -> crate::Result<()> {
+    if by.is_u64() && by.as_i64().is_none() {
+        return Err(crate::Error::bad_input(format!(
+            "increment {by} is larger than 2^63 - 1"
+        )));
+    }
+    match by.as_f64() {
+        Some(f) if f.is_finite() => Ok(()),
+        _ => Err(crate::Error::bad_input("increment must be a finite number")),
+    }
+}
+
+/// The value as an exact integer, when it is one (u64 values above i64 included).
+fn as_exact_integer(n: &serde_json::Number) -> Option<i128> {
+    n.as_i64()
+        .map(i128::from)
+        .or_else(|| n.as_u64().map(i128::from))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn increments_never_overflow_silently() {
+        let n = |v: Value| v.as_number().cloned().unwrap();
+        assert_eq!(
+            add_numbers(&n(json!(2)), &n(json!(3))).unwrap(),
+            n(json!(5))
+        );
+        assert_eq!(
+            add_numbers(&n(json!(1.5)), &n(json!(1))).unwrap(),
+            n(json!(2.5))
+        );
+        assert!(add_numbers(&n(json!(1e308)), &n(json!(1e308))).is_err());
+        assert!(add_numbers(&n(json!(i64::MAX)), &n(json!(1))).is_err());
+        assert!(add_numbers(&n(json!(i64::MIN)), &n(json!(-1))).is_err());
+        assert!(add_numbers(&n(json!(0)), &n(json!(u64::MAX))).is_err());
+        assert_eq!(
+            add_numbers(&n(json!(u64::MAX)), &n(json!(-1)))
+                .unwrap_err()
+                .to_string()
+                .contains("overflows"),
+            true
+        );
+        assert_eq!(
+            add_numbers(&n(json!(i64::MAX - 1)), &n(json!(1))).unwrap(),
+            n(json!(i64::MAX))
+        );
+    }
 
     #[test]
     fn scalars_are_wrapped_and_client_meta_dropped() {

@@ -18,6 +18,7 @@ use serde_json::{Map, Number, Value, json};
 
 use crate::criteria::Criteria;
 use crate::datastore::{Datastore, FindOptions, UpsertOptions};
+use crate::error::Error;
 use crate::pathquery::PathQuery;
 use crate::record::{Record, wrap_data};
 
@@ -491,6 +492,45 @@ async fn increments(store: Arc<dyn Datastore>) {
         .expect("present");
     assert_eq!(a.data["hits"]["value"], json!(-2));
     assert_eq!(a.data["other"]["value"], json!(1), "gauges are independent");
+
+    // Overflow is a clear error and leaves the stored value as it was.
+    let big: Number = i64::MAX.into();
+    assert_eq!(
+        s.increment("/kit/inc/c", "big", &big, None)
+            .await
+            .expect("inc to the top"),
+        big
+    );
+    let err = s
+        .increment("/kit/inc/c", "big", &one, None)
+        .await
+        .expect_err("i64 overflow is refused");
+    assert!(matches!(err, Error::BadInput(_)), "{err:?}");
+    let huge = Number::from_f64(1e308).expect("finite");
+    s.increment("/kit/inc/c", "float", &huge, None)
+        .await
+        .expect("1e308");
+    let err = s
+        .increment("/kit/inc/c", "float", &huge, None)
+        .await
+        .expect_err("1e308 + 1e308 is refused");
+    assert!(matches!(err, Error::BadInput(_)), "{err:?}");
+    let err = s
+        .increment("/kit/inc/new", "g", &Number::from(u64::MAX), None)
+        .await
+        .expect_err("an amount above 2^63 is refused");
+    assert!(matches!(err, Error::BadInput(_)), "{err:?}");
+    assert!(
+        s.find_one("/kit/inc/new").await.expect("read").is_none(),
+        "a refused increment creates nothing"
+    );
+    let c = s
+        .find_one("/kit/inc/c")
+        .await
+        .expect("read")
+        .expect("present");
+    assert_eq!(c.data["big"]["value"], json!(i64::MAX), "unchanged");
+    assert_eq!(c.data["float"]["value"].as_f64(), Some(1e308), "unchanged");
 }
 
 async fn concurrent_upserts(store: Arc<dyn Datastore>) {

@@ -7,10 +7,11 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 
 use crate::error::Result;
 
@@ -72,6 +73,18 @@ pub enum Inbound {
     Closed(String),
 }
 
+impl Inbound {
+    /// The bytes this item counts against [`Connection::inbound_bytes`] while queued; the
+    /// host gives exactly this back once it has handled the item.
+    pub fn queued_bytes(&self) -> usize {
+        match self {
+            Inbound::Text(text) => text.len(),
+            Inbound::Oversized { head, .. } => head.len(),
+            Inbound::Rejected(reason) | Inbound::Closed(reason) => reason.len(),
+        }
+    }
+}
+
 /// Facts about a connection known at accept time.
 #[derive(Debug, Clone, Default)]
 pub struct ConnectionInfo {
@@ -83,6 +96,90 @@ pub struct ConnectionInfo {
     pub headers: Vec<(String, String)>,
 }
 
+/// A byte budget shared by the two ends of a queue: the producer takes bytes before queueing
+/// a frame, the consumer gives them back once the frame is handled. A frame is always
+/// admitted into an empty queue, so one message larger than the budget still passes.
+#[derive(Debug)]
+pub struct ByteBudget {
+    used: AtomicUsize,
+    limit: usize,
+    closed: AtomicBool,
+    freed: Notify,
+}
+
+impl ByteBudget {
+    /// A budget of `limit` bytes.
+    pub fn new(limit: usize) -> Arc<Self> {
+        Arc::new(ByteBudget {
+            used: AtomicUsize::new(0),
+            limit: limit.max(1),
+            closed: AtomicBool::new(false),
+            freed: Notify::new(),
+        })
+    }
+
+    /// Takes `bytes` if they fit (or the queue is empty); false otherwise.
+    pub fn try_take(&self, bytes: usize) -> bool {
+        let mut used = self.used.load(Ordering::Acquire);
+        loop {
+            if used != 0 && used.saturating_add(bytes) > self.limit {
+                return false;
+            }
+            match self.used.compare_exchange_weak(
+                used,
+                used.saturating_add(bytes),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(now) => used = now,
+            }
+        }
+    }
+
+    /// Waits until `bytes` fit, then takes them; false once the budget is closed.
+    pub async fn take(&self, bytes: usize) -> bool {
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            if self.closed.load(Ordering::Acquire) {
+                return false;
+            }
+            if self.try_take(bytes) {
+                return true;
+            }
+            freed.await;
+        }
+    }
+
+    /// Gives `bytes` back and wakes waiters.
+    pub fn give_back(&self, bytes: usize) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                Some(u.saturating_sub(bytes))
+            });
+        self.freed.notify_waiters();
+    }
+
+    /// Bytes currently taken.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Acquire)
+    }
+
+    /// The configured limit.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Ends the budget: waiters (and later callers of [`ByteBudget::take`]) get false.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.freed.notify_waiters();
+    }
+}
+
 /// One established connection, as two queues. Dropping `outbound` closes the connection.
 #[derive(Debug)]
 pub struct Connection {
@@ -90,8 +187,15 @@ pub struct Connection {
     pub info: ConnectionInfo,
     /// Frames to write. Bounded: a full queue means the peer is not keeping up.
     pub outbound: mpsc::Sender<Outbound>,
+    /// Bytes of `outbound` frames not yet handed to the socket: the host takes, the
+    /// transport gives back as it writes (limit [`ServeOptions::outbound_bytes`]).
+    pub outbound_bytes: Arc<ByteBudget>,
     /// Frames received.
     pub inbound: mpsc::Receiver<Inbound>,
+    /// Bytes of `inbound` frames the host has not handled yet: the transport takes (and stops
+    /// reading the socket while they do not fit), the host gives back after each frame
+    /// (limit [`ServeOptions::max_message_bytes`]).
+    pub inbound_bytes: Arc<ByteBudget>,
     /// Closes the connection immediately, skipping the outbound queue.
     pub terminator: Terminator,
 }
@@ -109,6 +213,8 @@ pub struct HttpRequest {
     pub headers: Vec<(String, String)>,
     /// Request body.
     pub body: Vec<u8>,
+    /// The client's socket address, when known.
+    pub remote: Option<SocketAddr>,
 }
 
 impl HttpRequest {
@@ -176,8 +282,14 @@ pub struct TlsFiles {
 pub struct ServeOptions {
     /// Largest accepted inbound message; bigger ones are rejected (the connection stays up).
     pub max_message_bytes: usize,
-    /// Capacity of each connection's outbound queue.
+    /// Capacity of each connection's outbound queue, in frames.
     pub outbound_queue: usize,
+    /// Capacity of each connection's outbound queue, in bytes.
+    pub outbound_bytes: usize,
+    /// Most connections served at once on one listener; more are refused with a 503.
+    pub max_connections: usize,
+    /// An HTTP connection (not yet upgraded) idle this long is closed.
+    pub http_idle_timeout: Duration,
     /// Interval of server heartbeats.
     pub ping_interval: Duration,
     /// A peer silent for this long is considered dead and dropped.
@@ -194,6 +306,9 @@ impl Default for ServeOptions {
         ServeOptions {
             max_message_bytes: 10 * 1024 * 1024,
             outbound_queue: 1024,
+            outbound_bytes: 8 * 1024 * 1024,
+            max_connections: 10_000,
+            http_idle_timeout: Duration::from_secs(30),
             ping_interval: Duration::from_secs(25),
             dead_after: Duration::from_secs(75),
             tls: None,

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use happn_cluster_sdk::{
-    Connection, ConnectionInfo, Inbound, Outbound, ServeOptions, Termination, Terminator,
+    ByteBudget, Connection, ConnectionInfo, Inbound, Outbound, ServeOptions, Termination,
+    Terminator,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -30,6 +31,20 @@ const HARD_CAP_FACTOR: usize = 2;
 const HEAD_BYTES: usize = 512;
 /// Frames written before one flush.
 const MAX_BATCH: usize = 64;
+/// Socket read buffer per connection. Small, because idle connections dominate a server's
+/// memory; larger frames grow it as needed.
+const READ_BUFFER_BYTES: usize = 8 * 1024;
+/// Frames queued from the socket to the host (bytes are bounded separately).
+const INBOUND_FRAMES: usize = 64;
+
+/// Held by a connection's tasks while it lives; counts the listener's open connections.
+pub(crate) struct Slot(pub(crate) Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// tungstenite settings for the configured limits.
 pub fn ws_config(options: &ServeOptions) -> WebSocketConfig {
@@ -40,6 +55,7 @@ pub fn ws_config(options: &ServeOptions) -> WebSocketConfig {
     WebSocketConfig::default()
         .max_message_size(Some(cap))
         .max_frame_size(Some(cap))
+        .read_buffer_size(READ_BUFFER_BYTES)
 }
 
 /// When the peer was last heard from, on the monotonic clock (wall-clock steps never make
@@ -89,106 +105,147 @@ pub fn spawn<S>(
     info: ConnectionInfo,
     options: ServeOptions,
     role: Role,
+    slot: Option<Slot>,
 ) -> Connection
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (outbound_tx, outbound_rx) = mpsc::channel(options.outbound_queue.max(1));
-    let (inbound_tx, inbound_rx) = mpsc::channel(64);
+    let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_FRAMES);
+    let outbound_bytes = ByteBudget::new(options.outbound_bytes);
+    let inbound_bytes = ByteBudget::new(options.max_message_bytes);
+    let slot = slot.map(Arc::new);
     let (terminator, terminate_rx) = Terminator::new();
     let (sink, source) = stream.split();
     let clock = Arc::new(Clock::new());
     let (control_tx, control_rx) = mpsc::channel::<String>(8);
     let (stop_tx, stop_rx) = oneshot::channel::<String>();
-    tokio::spawn(read_loop(
-        source,
-        inbound_tx,
-        control_tx,
-        clock.clone(),
-        options.max_message_bytes,
-        stop_rx,
+    let reader = Reader {
+        inbound: inbound_tx,
+        budget: inbound_bytes.clone(),
+        control: control_tx,
+        clock: clock.clone(),
+        max_message_bytes: options.max_message_bytes,
         role,
-    ));
-    tokio::spawn(write_loop(
-        sink,
-        outbound_rx,
-        control_rx,
-        terminate_rx,
-        clock,
-        options,
-        stop_tx,
-        role,
-    ));
+    };
+    let reader_slot = slot.clone();
+    tokio::spawn(async move {
+        reader.run(source, stop_rx).await;
+        drop(reader_slot);
+    });
+    let written = outbound_bytes.clone();
+    tokio::spawn(async move {
+        write_loop(
+            sink,
+            outbound_rx,
+            control_rx,
+            terminate_rx,
+            clock,
+            options,
+            stop_tx,
+            role,
+            &written,
+        )
+        .await;
+        // Nothing more will be written: a host waiting for room must not wait forever.
+        written.close();
+        drop(slot);
+    });
     Connection {
         info,
         outbound: outbound_tx,
+        outbound_bytes,
         inbound: inbound_rx,
+        inbound_bytes,
         terminator,
     }
 }
 
-async fn read_loop<S>(
-    mut source: futures_util::stream::SplitStream<WebSocketStream<S>>,
+/// The socket-reading half of a connection.
+struct Reader {
     inbound: mpsc::Sender<Inbound>,
+    /// Bytes queued to the host and not handled yet: reading pauses while it is spent.
+    budget: Arc<ByteBudget>,
     control: mpsc::Sender<String>,
     clock: Arc<Clock>,
     max_message_bytes: usize,
-    mut stop: oneshot::Receiver<String>,
     role: Role,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let reason = loop {
-        let message = tokio::select! {
-            reason = &mut stop => break reason.unwrap_or_else(|_| "closed".into()),
-            message = source.next() => message,
-        };
-        let message = match message {
-            None => break "connection closed by peer".to_string(),
-            Some(Err(e)) => break format!("socket error: {e}"),
-            Some(Ok(message)) => message,
-        };
-        clock.heard();
-        let forward = match message {
-            Message::Text(text) => {
-                let text = text.as_str();
-                if let Some(control_text) = primus_control(text) {
-                    if let Some(stamp) = control_text.strip_prefix("primus::ping::") {
-                        // Legacy client pings (server role) or server pings (client role).
-                        let _ = control.try_send(format!("primus::pong::{stamp}"));
-                    } else if role == Role::Client && control_text == "primus::server::close" {
-                        break "server closed the connection (no reconnect)".to_string();
-                    }
-                    continue;
+}
+
+impl Reader {
+    async fn run<S>(
+        self,
+        mut source: futures_util::stream::SplitStream<WebSocketStream<S>>,
+        mut stop: oneshot::Receiver<String>,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let reason = loop {
+            let message = tokio::select! {
+                reason = &mut stop => break reason.unwrap_or_else(|_| "closed".into()),
+                message = source.next() => message,
+            };
+            let message = match message {
+                None => break "connection closed by peer".to_string(),
+                Some(Err(e)) => break format!("socket error: {e}"),
+                Some(Ok(message)) => message,
+            };
+            self.clock.heard();
+            let forward = match message {
+                Message::Text(text) => match self.text_frame(text.as_str()) {
+                    Ok(Some(forward)) => forward,
+                    Ok(None) => continue,
+                    Err(reason) => break reason,
+                },
+                Message::Binary(_) => {
+                    Inbound::Rejected("binary frames are not supported; send JSON text".into())
                 }
-                if text.len() > max_message_bytes {
-                    let mut cut = HEAD_BYTES.min(text.len());
-                    while !text.is_char_boundary(cut) {
-                        cut -= 1;
-                    }
-                    Inbound::Oversized {
-                        size: text.len(),
-                        head: text[..cut].to_string(),
-                    }
-                } else {
-                    Inbound::Text(text.to_string())
+                Message::Close(frame) => {
+                    break frame
+                        .map(|f| format!("closed by peer: {} {}", u16::from(f.code), f.reason))
+                        .unwrap_or_else(|| "closed by peer".into());
                 }
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+            };
+            // Backpressure: while the host has a full budget of unhandled bytes, stop reading
+            // the socket (the peer's sends then block in TCP).
+            let bytes = forward.queued_bytes();
+            let admitted = tokio::select! {
+                reason = &mut stop => break reason.unwrap_or_else(|_| "closed".into()),
+                admitted = self.budget.take(bytes) => admitted,
+            };
+            if !admitted || self.inbound.send(forward).await.is_err() {
+                break "host dropped the connection".to_string();
             }
-            Message::Binary(_) => {
-                Inbound::Rejected("binary frames are not supported; send JSON text".into())
-            }
-            Message::Close(frame) => {
-                break frame
-                    .map(|f| format!("closed by peer: {} {}", u16::from(f.code), f.reason))
-                    .unwrap_or_else(|| "closed by peer".into());
-            }
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
         };
-        if inbound.send(forward).await.is_err() {
-            break "host dropped the connection".to_string();
+        self.budget.close();
+        let _ = self.inbound.send(Inbound::Closed(reason)).await;
+    }
+
+    /// What a text frame becomes: a control message handled here (`None`), a frame for the
+    /// host, or the end of the connection.
+    fn text_frame(&self, text: &str) -> Result<Option<Inbound>, String> {
+        if let Some(control_text) = primus_control(text) {
+            if let Some(stamp) = control_text.strip_prefix("primus::ping::") {
+                // Legacy client pings (server role) or server pings (client role).
+                let _ = self.control.try_send(format!("primus::pong::{stamp}"));
+            } else if self.role == Role::Client && control_text == "primus::server::close" {
+                return Err("server closed the connection (no reconnect)".to_string());
+            }
+            return Ok(None);
         }
-    };
-    let _ = inbound.send(Inbound::Closed(reason)).await;
+        if text.len() > self.max_message_bytes {
+            let mut cut = HEAD_BYTES.min(text.len());
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            return Ok(Some(Inbound::Oversized {
+                size: text.len(),
+                head: text[..cut].to_string(),
+            }));
+        }
+        Ok(Some(Inbound::Text(text.to_string())))
+    }
 }
 
 /// What one writer step decided.
@@ -201,6 +258,7 @@ enum Step {
 
 /// One writer iteration: wait for a frame, a control message or a heartbeat tick and write
 /// it, each write bounded by `dead_after`.
+#[allow(clippy::too_many_arguments)]
 async fn writer_step<S>(
     sink: &mut Sink<S>,
     outbound: &mut mpsc::Receiver<Outbound>,
@@ -209,6 +267,7 @@ async fn writer_step<S>(
     clock: &Clock,
     options: &ServeOptions,
     role: Role,
+    written: &ByteBudget,
 ) -> Step
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -236,7 +295,7 @@ where
         },
         item = outbound.recv() => match item {
             Some(Outbound::Text(text)) => {
-                match tokio::time::timeout(deadline, write_batch(sink, text, outbound)).await {
+                match tokio::time::timeout(deadline, write_batch(sink, text, outbound, written)).await {
                     Ok(Ok(None)) => Step::Continue,
                     Ok(Ok(Some(reconnect))) => {
                         close_notice(sink, reconnect, deadline).await;
@@ -293,6 +352,7 @@ async fn write_loop<S>(
     options: ServeOptions,
     stop_reader: oneshot::Sender<String>,
     role: Role,
+    written: &ByteBudget,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -317,7 +377,7 @@ async fn write_loop<S>(
                 Ok(()) => Next::Terminated(terminate.borrow().clone()),
                 Err(_) => Next::TerminatorGone,
             },
-            step = writer_step(&mut sink, &mut outbound, &mut control, &mut ping, &clock, &options, role) => Next::Step(step),
+            step = writer_step(&mut sink, &mut outbound, &mut control, &mut ping, &clock, &options, role, written) => Next::Step(step),
         };
         match next {
             Next::Step(Step::Continue) | Next::Terminated(None) => {}
@@ -346,6 +406,7 @@ async fn write_batch<S>(
     sink: &mut Sink<S>,
     first: std::sync::Arc<str>,
     outbound: &mut mpsc::Receiver<Outbound>,
+    written: &ByteBudget,
 ) -> Result<Option<bool>, String>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -353,6 +414,7 @@ where
     sink.feed(Message::text(first.as_ref()))
         .await
         .map_err(|e| format!("write failed: {e}"))?;
+    written.give_back(first.len());
     let mut close = None;
     // Bounded, so heartbeats and termination are looked at between batches even when the
     // queue never empties.
@@ -362,10 +424,12 @@ where
     {
         batched += 1;
         match next {
-            Outbound::Text(text) => sink
-                .feed(Message::text(text.as_ref()))
-                .await
-                .map_err(|e| format!("write failed: {e}"))?,
+            Outbound::Text(text) => {
+                sink.feed(Message::text(text.as_ref()))
+                    .await
+                    .map_err(|e| format!("write failed: {e}"))?;
+                written.give_back(text.len());
+            }
             Outbound::Close { reconnect } => {
                 close = Some(reconnect);
                 break;

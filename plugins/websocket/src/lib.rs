@@ -14,6 +14,7 @@
 //! stops pinging for `dead_after`.
 
 mod connection;
+mod idle;
 mod server;
 mod tls;
 
@@ -80,6 +81,7 @@ impl Transport for WebSocketTransport {
             info,
             options.clone(),
             Role::Client,
+            None,
         ))
     }
 }

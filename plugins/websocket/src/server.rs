@@ -2,6 +2,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use happn_cluster_sdk::{ConnectionInfo, Host, HttpRequest, Result, ServeOptions};
 use http_body_util::{BodyExt, Full, Limited};
@@ -14,9 +15,12 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
 
-use crate::connection::{self, Role};
+use crate::connection::{self, Role, Slot};
+use crate::idle::{Activity, IdleIo};
 
 const MAX_HTTP_BODY: usize = 1024 * 1024;
+/// What a connection over the limit is told before it is closed.
+const AT_CAPACITY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: 42\r\n\r\nserver at its connection limit; try again\n";
 
 /// Accepts until `shutdown` turns true.
 pub async fn serve(
@@ -27,6 +31,7 @@ pub async fn serve(
 ) -> Result<()> {
     let acceptor = options.tls.as_ref().map(crate::tls::acceptor).transpose()?;
     let mut backoff = std::time::Duration::from_millis(10);
+    let open = Arc::new(AtomicUsize::new(0));
     loop {
         let accepted = tokio::select! {
             changed = shutdown.changed() => {
@@ -49,26 +54,46 @@ pub async fn serve(
                 continue;
             }
         };
+        if open.fetch_add(1, Ordering::AcqRel) >= options.max_connections {
+            open.fetch_sub(1, Ordering::AcqRel);
+            refuse(stream, acceptor.is_some(), remote);
+            continue;
+        }
+        let slot = Slot(open.clone());
         let _ = stream.set_nodelay(true);
         let host = host.clone();
         let options = options.clone();
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                handle(req, remote, host.clone(), options.clone())
-            });
+            let activity = Activity::new();
+            let idle_timeout = options.http_idle_timeout;
+            // The slot moves into the WebSocket tasks on upgrade, or ends with this task.
+            let slot = Arc::new(std::sync::Mutex::new(Some(slot)));
+            let service = {
+                let activity = activity.clone();
+                hyper::service::service_fn(move |req| {
+                    let busy = activity.busy();
+                    let reply = handle(req, remote, host.clone(), options.clone(), slot.clone());
+                    async move {
+                        let reply = reply.await;
+                        drop(busy);
+                        reply
+                    }
+                })
+            };
             let mut builder = hyper::server::conn::http1::Builder::new();
-            // Idle and slow-header connections are closed instead of held forever.
+            // Slow-header connections are closed instead of held forever.
             builder
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(std::time::Duration::from_secs(30));
             let result = match acceptor {
                 None => {
-                    builder
+                    let io = TokioIo::new(IdleIo::new(stream, activity.clone()));
+                    let connection = builder
                         .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), service)
-                        .with_upgrades()
-                        .await
+                        .serve_connection(io, service)
+                        .with_upgrades();
+                    activity.close_when_idle(connection, idle_timeout).await
                 }
                 Some(acceptor) => {
                     let handshake = tokio::time::timeout(
@@ -87,11 +112,12 @@ pub async fn serve(
                             return;
                         }
                     };
-                    builder
+                    let io = TokioIo::new(IdleIo::new(tls, activity.clone()));
+                    let connection = builder
                         .keep_alive(true)
-                        .serve_connection(TokioIo::new(tls), service)
-                        .with_upgrades()
-                        .await
+                        .serve_connection(io, service)
+                        .with_upgrades();
+                    activity.close_when_idle(connection, idle_timeout).await
                 }
             };
             if let Err(e) = result {
@@ -123,11 +149,28 @@ fn is_upgrade(req: &Request<Incoming>) -> bool {
     has(UPGRADE, "websocket") && has(CONNECTION, "upgrade")
 }
 
+/// Tells a connection over the limit so (plain HTTP) and closes it, without holding up the
+/// accept loop.
+fn refuse(mut stream: tokio::net::TcpStream, tls: bool, remote: std::net::SocketAddr) {
+    tracing::warn!(%remote, "connection refused: the listener is at its connection limit");
+    tokio::spawn(async move {
+        if !tls {
+            use tokio::io::AsyncWriteExt;
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+                stream.write_all(AT_CAPACITY).await?;
+                stream.shutdown().await
+            })
+            .await;
+        }
+    });
+}
+
 async fn handle(
     mut req: Request<Incoming>,
     remote: std::net::SocketAddr,
     host: Arc<dyn Host>,
     options: ServeOptions,
+    slot: Arc<std::sync::Mutex<Option<Slot>>>,
 ) -> std::result::Result<Response<Full<Bytes>>, Infallible> {
     if is_upgrade(&req) {
         let Some(key) = req.headers().get(SEC_WEBSOCKET_KEY).cloned() else {
@@ -139,6 +182,7 @@ async fn handle(
             headers: headers_of(&req),
         };
         let upgrade = hyper::upgrade::on(&mut req);
+        let slot = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
         tokio::spawn(async move {
             match upgrade.await {
                 Ok(upgraded) => {
@@ -149,7 +193,7 @@ async fn handle(
                         Some(config),
                     )
                     .await;
-                    host.accept(connection::spawn(stream, info, options, Role::Server));
+                    host.accept(connection::spawn(stream, info, options, Role::Server, slot));
                 }
                 Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
             }
@@ -185,6 +229,7 @@ async fn handle(
             query,
             headers,
             body,
+            remote: Some(remote),
         })
         .await;
     let mut response = Response::new(Full::new(Bytes::from(answer.body)));

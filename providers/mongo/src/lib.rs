@@ -374,6 +374,7 @@ impl Datastore for MongoDatastore {
                 "gauge name {gauge:?} may not be empty, contain '.' or start with '$'"
             )));
         }
+        happn_cluster_sdk::record::check_increment(by)?;
         let amount = match (by.as_i64(), by.as_f64()) {
             (Some(i), _) => Bson::Int64(i),
             (None, Some(f)) => Bson::Double(f),
@@ -381,6 +382,26 @@ impl Datastore for MongoDatastore {
         };
         let now = now_millis();
         let field = format!("data.{gauge}.value");
+        // Only a value whose sum stays in range is updated; an out-of-range one matches
+        // nothing, the upsert then collides with the existing path, and that is reported as
+        // the overflow it is (nothing is written).
+        let (above, below) = match by.as_i64() {
+            Some(i) => (
+                Bson::Int64(i64::MAX.saturating_sub(i.max(0))),
+                Bson::Int64(i64::MIN.saturating_sub(i.min(0))),
+            ),
+            None => {
+                let f = by.as_f64().unwrap_or(0.0);
+                (
+                    Bson::Double(f64::MAX - f.max(0.0)),
+                    Bson::Double(-f64::MAX - f.min(0.0)),
+                )
+            }
+        };
+        let in_range = doc! {"path": path, "$nor": [
+            {field.as_str(): {"$gt": above}},
+            {field.as_str(): {"$lt": below}},
+        ]};
         let mut update = doc! {
             "$inc": {field.as_str(): amount.clone()},
             "$max": {"modified": now},
@@ -391,14 +412,27 @@ impl Datastore for MongoDatastore {
         }
         let run = || async {
             self.collection
-                .find_one_and_update(doc! {"path": path}, update.clone())
+                .find_one_and_update(in_range.clone(), update.clone())
                 .upsert(true)
                 .return_document(ReturnDocument::After)
                 .await
         };
         let document = match run().await {
             Ok(document) => document,
-            Err(e) if e.to_string().contains("E11000") => run().await.map_err(|e| self.err(e))?,
+            Err(e) if e.to_string().contains("E11000") => {
+                // Either a concurrent first increment created the path, or the stored value
+                // is out of range for this amount: look, and say which.
+                if let Some(stored) = self.find_one(path).await?
+                    && let Some(current) = stored
+                        .data
+                        .get(gauge)
+                        .and_then(|g| g.get("value"))
+                        .and_then(Value::as_number)
+                {
+                    happn_cluster_sdk::record::add_numbers(current, by)?;
+                }
+                run().await.map_err(|e| self.err(e))?
+            }
             // The gauge holds something that is not `{value: number}` (TypeMismatch,
             // PathNotViable): start it again from `by`, as the other stores do.
             Err(e) if matches!(*e.kind, mongodb::error::ErrorKind::Command(ref c) if c.code == 14 || c.code == 28) =>

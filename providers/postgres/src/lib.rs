@@ -277,13 +277,22 @@ impl Datastore for PostgresDatastore {
         by: &Number,
         modified_by: Option<&str>,
     ) -> Result<Number> {
+        happn_cluster_sdk::record::check_increment(by)?;
         let t = &self.table;
+        let current = format!(
+            "(CASE WHEN jsonb_typeof(\"{t}\".data -> $2::text -> 'value') = 'number' \
+               THEN (\"{t}\".data -> $2::text ->> 'value')::numeric ELSE 0 END)"
+        );
+        // The update happens only when the sum stays in range (exact integers within
+        // ±(2^63 − 1), floats finite); otherwise no row comes back and nothing is written.
         let sql = format!(
             "INSERT INTO \"{t}\" ({COLUMNS}) VALUES ($1, jsonb_build_object($2::text, jsonb_build_object('value', $3::numeric)), $4, $4, $5) \
              ON CONFLICT (path) DO UPDATE SET data = jsonb_set(\"{t}\".data, ARRAY[$2::text], \
-               jsonb_build_object('value', (CASE WHEN jsonb_typeof(\"{t}\".data -> $2::text -> 'value') = 'number' \
-                 THEN (\"{t}\".data -> $2::text ->> 'value')::numeric ELSE 0 END) + $3::numeric)), \
+               jsonb_build_object('value', {current} + $3::numeric)), \
                modified = GREATEST(excluded.modified, \"{t}\".modified), modified_by = excluded.modified_by \
+             WHERE CASE WHEN $6::boolean OR scale({current}) > 0 \
+               THEN abs({current} + $3::numeric) <= 1.7976931348623157e308 \
+               ELSE abs({current} + $3::numeric) <= 9223372036854775807 END \
              RETURNING data -> $2::text -> 'value' AS value"
         );
         let row = sqlx::query(AssertSqlSafe(sql))
@@ -292,9 +301,15 @@ impl Datastore for PostgresDatastore {
             .bind(by.to_string())
             .bind(now_millis())
             .bind(modified_by)
-            .fetch_one(&self.pool)
+            .bind(by.as_i64().is_none())
+            .fetch_optional(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
+        let Some(row) = row else {
+            return Err(Error::bad_input(format!(
+                "increment overflows: adding {by} to {path} {gauge} leaves the range a gauge can hold"
+            )));
+        };
         let value: sqlx::types::Json<Value> = row
             .try_get("value")
             .map_err(|e| Error::internal(e.to_string()))?;

@@ -356,7 +356,7 @@ impl Datastore for SqliteDatastore {
                     .and_then(Value::as_number)
                     .cloned()
                     .unwrap_or_else(|| 0.into());
-                let next = add_numbers(&current, &by);
+                let next = add_numbers(&current, &by)?;
                 let mut value = Map::new();
                 value.insert("value".into(), Value::Number(next.clone()));
                 data.insert(gauge, Value::Object(value));

@@ -72,6 +72,7 @@ fn bench(c: &mut Criterion) {
                         password: "p".into(),
                     },
                     "session",
+                    None,
                 ))
                 .expect("login")
         })
@@ -83,6 +84,7 @@ fn bench(c: &mut Criterion) {
                 password: "p".into(),
             },
             "s",
+            None,
         ))
         .expect("login")
         .token;
@@ -90,7 +92,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("login_token", |b| {
         b.iter(|| {
             runtime
-                .block_on(service.login(Credentials::Token(token.clone()), "s2"))
+                .block_on(service.login(Credentials::Token(token.clone()), "s2", None))
                 .expect("login")
         })
     });

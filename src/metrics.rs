@@ -64,8 +64,6 @@ pub struct Metrics {
     pub oversized_frames: Counter,
     /// Secure sessions closed for not logging in before `loginTimeout`.
     pub login_timeouts: Counter,
-    /// Password logins refused because the remote address failed too often.
-    pub login_rate_limited: Counter,
 }
 
 impl Metrics {
@@ -136,12 +134,6 @@ impl Metrics {
             "counter",
             "Secure sessions closed for not logging in before loginTimeout.",
             self.login_timeouts.get(),
-        );
-        line(
-            "login_rate_limited_total",
-            "counter",
-            "Password logins refused because their address failed too often.",
-            self.login_rate_limited.get(),
         );
         line(
             "subscriptions",

@@ -143,8 +143,13 @@ async fn a_changed_config_password_does_not_alter_the_existing_admin() {
         password: password.into(),
     };
     assert!(
-        second.login(login("admin-pass"), "s").await.is_ok(),
+        second.login(login("admin-pass"), "s", None).await.is_ok(),
         "the original password still works"
     );
-    assert!(second.login(login("changed-in-config"), "s").await.is_err());
+    assert!(
+        second
+            .login(login("changed-in-config"), "s", None)
+            .await
+            .is_err()
+    );
 }

@@ -405,6 +405,7 @@ async fn concurrent_first_starts_share_one_admin_and_secret() {
                 password: "reader-pass".into(),
             },
             "s1",
+            None,
         )
         .await
         .unwrap();

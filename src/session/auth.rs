@@ -57,11 +57,7 @@ impl Session {
             let outcome = self
                 .ctx
                 .security
-                .login(
-                    credentials,
-                    &self.handle.id,
-                    self.info.remote.map(|r| r.ip()),
-                )
+                .login(credentials, &self.handle.id, self.remote.map(|r| r.ip()))
                 .await?;
             user = json!({
                 "username": outcome.identity.username,
@@ -100,7 +96,7 @@ impl Session {
             "timestamp": now_millis(),
             "user": user,
             "token": session_token,
-            "address": self.info.remote.map(|r| json!({"ip": r.ip().to_string(), "port": r.port()})),
+            "address": self.remote.map(|r| json!({"ip": r.ip().to_string(), "port": r.port()})),
         });
         Ok(Some(self.reply(request).ok(session, Map::new(), false)))
     }

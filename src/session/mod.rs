@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures_util::FutureExt;
-use happn_cluster_sdk::{Connection, ConnectionInfo, Error, Inbound};
+use happn_cluster_sdk::{Connection, Error, Inbound};
 use serde_json::Value;
 
 use crate::node::NodeContext;
@@ -24,7 +24,9 @@ use crate::protocol::{Request, error_reply, event_id_from_head};
 pub(crate) struct Session {
     ctx: Arc<NodeContext>,
     handle: Arc<SessionHandle>,
-    info: ConnectionInfo,
+    /// The client's address (the rest of the upgrade request is not kept: idle sessions
+    /// stay small).
+    remote: Option<std::net::SocketAddr>,
     protocol: Option<String>,
     logged_in: bool,
     username: Option<String>,
@@ -63,7 +65,7 @@ pub(crate) async fn run(ctx: Arc<NodeContext>, connection: Connection) {
     let mut session = Session {
         ctx: ctx.clone(),
         handle: handle.clone(),
-        info,
+        remote: info.remote,
         protocol: None,
         logged_in: false,
         username: None,
@@ -132,7 +134,8 @@ impl Session {
     async fn on_text(&mut self, text: &str) {
         self.ctx.metrics.requests.inc();
         match Request::parse(text) {
-            Ok(request) => self.dispatch(request).await,
+            // Boxed: an idle session then holds no handler state (idle connections stay small).
+            Ok(request) => Box::pin(self.dispatch(request)).await,
             Err(e) => {
                 self.ctx.metrics.request_errors.inc();
                 self.send(error_reply(

@@ -51,16 +51,21 @@ async fn start(session: serde_json::Value) -> NodeProcess {
         .stderr(Stdio::null())
         .spawn()
         .expect("node binary starts");
+    // Owned at once, so the process is killed and reaped on every path.
+    let mut node = NodeProcess {
+        child,
+        port,
+        _dir: dir,
+    };
     for _ in 0..200 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_ok()
         {
-            return NodeProcess {
-                child,
-                port,
-                _dir: dir,
-            };
+            return node;
+        }
+        if let Ok(Some(status)) = node.child.try_wait() {
+            panic!("the node exited: {status}");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -174,4 +174,44 @@ mod tests {
             json!("ab")
         );
     }
+
+    use proptest::strategy::Strategy;
+
+    proptest::proptest! {
+        /// Any text a client can send parses or fails with a message; it never panics.
+        #[test]
+        fn any_text_parses_or_fails_cleanly(text in ".{0,200}") {
+            match Request::parse(&text) {
+                Ok(request) => { let _ = request.require_path(); }
+                Err(e) => proptest::prop_assert!(!e.message.is_empty()),
+            }
+            let _ = event_id_from_head(&text);
+        }
+
+        /// JSON objects with arbitrary members, including the request keys with wrong types.
+        #[test]
+        fn any_json_object_parses_or_fails_cleanly(
+            members in proptest::collection::vec(
+                (proptest::prop_oneof![
+                    proptest::strategy::Just("action".to_string()),
+                    proptest::strategy::Just("eventId".to_string()),
+                    proptest::strategy::Just("path".to_string()),
+                    proptest::strategy::Just("options".to_string()),
+                    proptest::strategy::Just("data".to_string()),
+                    "[a-z]{1,6}",
+                ], proptest::prop_oneof![
+                    proptest::strategy::Just(Value::Null),
+                    proptest::arbitrary::any::<i64>().prop_map(Value::from),
+                    "[a-z/*@]{0,8}".prop_map(Value::from),
+                    proptest::strategy::Just(json!({"a": [1, {"b": null}]})),
+                    proptest::strategy::Just(json!([1, 2])),
+                ]),
+                0..6,
+            )
+        ) {
+            let object: Map<String, Value> = members.into_iter().collect();
+            let text = Value::Object(object).to_string();
+            let _ = Request::parse(&text);
+        }
+    }
 }

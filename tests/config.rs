@@ -313,6 +313,36 @@ fn every_validation_error_names_its_key() {
             "100 ms",
         ),
         (
+            r#"{"services":{"session":{"config":{"outboundQueueBytes":10}}}}"#,
+            "services.session.config.outboundQueueBytes",
+            "at least 1024",
+        ),
+        (
+            r#"{"services":{"session":{"config":{"maxConnections":0}}}}"#,
+            "services.session.config.maxConnections",
+            "at least 1",
+        ),
+        (
+            r#"{"services":{"session":{"config":{"maxPathBytes":2}}}}"#,
+            "services.session.config.maxPathBytes",
+            "at least 16",
+        ),
+        (
+            r#"{"services":{"session":{"config":{"maxPathSegments":1}}}}"#,
+            "services.session.config.maxPathSegments",
+            "at least 4",
+        ),
+        (
+            r#"{"services":{"session":{"config":{"httpIdleTimeout":5}}}}"#,
+            "services.session.config.httpIdleTimeout",
+            "100 ms",
+        ),
+        (
+            r#"{"services":{"session":{"config":{"loginTimeout":"1ms"}}}}"#,
+            "services.session.config.loginTimeout",
+            "100 ms",
+        ),
+        (
             r#"{"services":{"proxy":{"config":{"keyPath":"k.pem"}}}}"#,
             "services.proxy.config",
             "together",

@@ -29,8 +29,29 @@ password = "happn"
 maxMessageBytes = 10485760
 # Messages queued per client before it counts as a slow consumer and is disconnected.
 outboundQueue = 4096
+# Bytes queued per client: events beyond it disconnect a slow consumer, replies wait.
+outboundQueueBytes = 8388608
 # Server heartbeat interval (ms, or a string such as "25s").
 pingInterval = 25000
+# Connections per listener; more get a 503. Default: the open-file limit minus 256.
+# maxConnections = 10000
+# HTTP connections (not WebSockets) idle this long are closed (ms).
+httpIdleTimeout = 30000
+# Secure nodes close connections that have not logged in this long after connecting (ms).
+loginTimeout = 30000
+# Longest path or subscription mask (bytes), and most segments in one.
+maxPathBytes = 8192
+maxPathSegments = 256
+
+[services.security.config.accountLockout]
+# Failed logins (within retryInterval) that lock an account, and for how long (ms).
+enabled = true
+attempts = 4
+retryInterval = 600000
+# Failures of names that are not accounts kept at once (oldest forgotten first).
+unknownNamesTracked = 10000
+# Failed logins one remote address may make per retryInterval (0: no limit).
+failuresPerAddress = 100
 
 # Datastores, routed by path pattern (longest match wins); one is the default.
 # With none configured the node uses mongo (MONGO_URL, MONGO_DATABASE, MONGO_COLLECTION

@@ -5,7 +5,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{client, eventually, start_node};
+use common::{RawPeer, client, eventually, start_node};
 use happn_cluster::client::{Event, EventType, OnOptions, SetOptions, Status};
 use happn_cluster::pubsub::{Publication, ReplicationSink};
 use serde_json::{Value, json};
@@ -452,4 +452,32 @@ async fn replication_hooks() {
     let back: Publication = serde_json::from_str(&text).unwrap();
     assert_eq!(back, remote);
     let _: Value = serde_json::from_str(&text).unwrap();
+}
+
+/// happn-3 clients send `off` without a `referenceId` when the last handler of a channel
+/// goes: every subscription the session holds on that channel is removed, others stay.
+#[tokio::test]
+async fn off_without_a_reference_removes_the_sessions_subscriptions_on_that_channel() {
+    let node = start_node().await;
+    let mut peer = RawPeer::connect(&node).await;
+    peer.handshake().await;
+    for (event_id, path) in [
+        (3, "/ALL@/refless/*"),
+        (4, "/ALL@/refless/*"),
+        (5, "/ALL@/kept/*"),
+    ] {
+        peer.send_json(json!({"action": "on", "eventId": event_id, "path": path, "data": {}}))
+            .await;
+        assert_eq!(peer.next_json().await.unwrap()["_meta"]["status"], "ok");
+    }
+    assert_eq!(node.context().pubsub.subscription_count(), 3);
+    peer.send_json(
+        json!({"action": "off", "eventId": 6, "path": "/ALL@/refless/*", "options": {}}),
+    )
+    .await;
+    let reply = peer.next_json().await.unwrap();
+    assert_eq!(reply["_meta"]["status"], "ok", "{reply}");
+    assert_eq!(reply["data"]["removed"], 2);
+    assert_eq!(node.context().pubsub.subscription_count(), 1);
+    node.shutdown(std::time::Duration::from_secs(1)).await;
 }

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use happn_cluster_sdk::{
-    Datastore, Error, FindOptions, PathQuery, Record, Result, UpsertOptions, WildcardPattern,
-    registry,
+    Criteria, Datastore, Error, FindOptions, PathQuery, Record, Result, UpsertOptions,
+    WildcardPattern, registry,
 };
 use serde_json::{Map, Number, Value};
 
@@ -148,7 +148,16 @@ impl DataService {
 
     /// Removes records addressed by `query`.
     pub async fn remove(&self, query: &PathQuery) -> Result<u64> {
-        self.route(query.as_str()).remove(query).await
+        self.remove_where(query, None).await
+    }
+
+    /// Removes the records the query addresses that satisfy `criteria`; returns the count.
+    pub async fn remove_where(
+        &self,
+        query: &PathQuery,
+        criteria: Option<&Criteria>,
+    ) -> Result<u64> {
+        self.route(query.as_str()).remove(query, criteria).await
     }
 
     /// Pings every store; the first failure names its store.

@@ -95,6 +95,11 @@ impl PubSub {
         self.index().remove(id).is_some()
     }
 
+    /// The channel a subscription was made on, if it is still live.
+    pub fn channel_of(&self, id: SubId) -> Option<Arc<str>> {
+        self.index().get(id).map(|s| s.channel.clone())
+    }
+
     /// Number of live subscriptions.
     pub fn subscription_count(&self) -> usize {
         self.index().len()

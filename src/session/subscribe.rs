@@ -147,9 +147,27 @@ impl Session {
                 removed += 1;
             }
         } else {
-            return Err(Error::bad_input(
-                "off needs options.referenceId (or path * to remove all)",
-            ));
+            // happn-3 clients send no referenceId when the last local handler of a channel
+            // goes (a second handler on one path, offPath, once/count expiry): as happn-3
+            // does, drop every subscription this session holds on that channel.
+            let doomed: Vec<String> = self
+                .subscriptions
+                .iter()
+                .filter(|(_, id)| {
+                    self.ctx
+                        .pubsub
+                        .channel_of(**id)
+                        .is_none_or(|c| *c == *channel)
+                })
+                .map(|(reference, _)| reference.clone())
+                .collect();
+            for reference in doomed {
+                if let Some(id) = self.subscriptions.remove(&reference)
+                    && self.ctx.pubsub.unsubscribe(id)
+                {
+                    removed += 1;
+                }
+            }
         }
         Ok(Some(self.reply(request).ok(
             json!({"id": reference.map(Value::from).unwrap_or(Value::Bool(false)), "removed": removed}),

@@ -133,10 +133,14 @@ impl Session {
         let consistency = Consistency::from_option(request.options.get("consistency"))
             .map_err(Error::bad_input)?;
         let restricted = self.restricted().filter(|_| query.is_wildcard());
+        // `remove(path, {criteria})` removes only the records that match (happn-3 does).
+        let mut params = serde_json::Map::new();
+        if let Some(criteria) = request.options.get("criteria").filter(|c| !c.is_null()) {
+            params.insert("criteria".into(), criteria.clone());
+        }
         let removed = if may_reach_system(&query) || restricted.is_some() {
             // Never let a broad wildcard delete reserved records, nor records the session may
             // not remove: remove the rest one by one.
-            let mut params = serde_json::Map::new();
             exclude_system(&mut params);
             let options = FindOptions::from_params(Some(&Value::Object(params)))?;
             let mut removed = 0;
@@ -147,11 +151,20 @@ impl Session {
                 {
                     continue;
                 }
-                removed += self.ctx.data.remove(&PathQuery::Exact(record.path)).await?;
+                // Checked again at removal: the record may have changed since it was read.
+                removed += self
+                    .ctx
+                    .data
+                    .remove_where(&PathQuery::Exact(record.path), options.criteria.as_ref())
+                    .await?;
             }
             removed
         } else {
-            self.ctx.data.remove(&query).await?
+            let options = FindOptions::from_params(Some(&Value::Object(params)))?;
+            self.ctx
+                .data
+                .remove_where(&query, options.criteria.as_ref())
+                .await?
         };
         let mut meta = Map::new();
         meta.insert("timestamp".into(), happn_cluster_sdk::now_millis().into());

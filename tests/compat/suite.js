@@ -123,6 +123,15 @@ test('remove exact and wildcard', async () => {
   assert.strictEqual((await c.count('/compat/rm/*')).value, 0);
 });
 
+test('remove with criteria removes only the matching records', async () => {
+  const c = await connect();
+  for (let i = 0; i < 3; i++) await c.set(`/compat/rmc/${i}`, { i });
+  const result = await c.remove('/compat/rmc/*', { criteria: { i: { $gte: 2 } } });
+  assert.strictEqual(result.removed, 1);
+  const left = await c.get('/compat/rmc/*');
+  same(left.map((r) => r.i).sort(), [0, 1]);
+});
+
 test('on: masks, event types, meta, off', async () => {
   const c = await connect();
   const w = await connect();
@@ -186,6 +195,34 @@ test('onAll, once, count, offPath, offAll', async () => {
   await delay(100);
   assert.strictEqual(pathed.events.length, 0);
   assert.strictEqual(all.events.length, 7, 'onAll saw /compat/op/a, then nothing after offAll');
+});
+
+test('two handlers on one path: removing both unsubscribes on the server', async () => {
+  const c = await connect();
+  const w = await connect();
+  const first = collector();
+  const second = collector();
+  const firstId = await c.on('/compat/two-handlers', first);
+  const secondId = await c.on('/compat/two-handlers', second);
+  await w.set('/compat/two-handlers', { n: 1 });
+  await first.waitFor(1);
+  await second.waitFor(1);
+  // The second removal sends `off` without a referenceId (the client holds none for it).
+  await c.off(firstId);
+  await c.off(secondId);
+  await w.set('/compat/two-handlers', { n: 2 });
+  const after = collector();
+  await c.on('/compat/two-handlers-after', after);
+  await w.set('/compat/two-handlers-after', {});
+  await after.waitFor(1);
+  assert.strictEqual(first.events.length + second.events.length, 2, 'nothing after off');
+  // A once() that expires also unsubscribes without a referenceId, and the session stays up.
+  const once = collector();
+  await c.once('/compat/once-expiry', once);
+  await w.set('/compat/once-expiry', {});
+  await once.waitFor(1);
+  await delay(50);
+  assert.strictEqual((await c.set('/compat/still-active', { ok: 1 })).ok, 1);
 });
 
 test('variable depth /** subscriptions', async () => {

@@ -165,8 +165,10 @@ pub trait Datastore: Send + Sync + 'static {
     /// How many records the query addresses that satisfy `criteria`.
     async fn count(&self, query: &PathQuery, criteria: Option<&Criteria>) -> Result<u64>;
 
-    /// Removes every record the query addresses; returns how many were removed.
-    async fn remove(&self, query: &PathQuery) -> Result<u64>;
+    /// Removes every record the query addresses that satisfies `criteria` (all of them
+    /// without criteria), atomically with respect to concurrent writes where the store can;
+    /// returns how many were removed.
+    async fn remove(&self, query: &PathQuery, criteria: Option<&Criteria>) -> Result<u64>;
 
     /// Checks that the backing store is reachable.
     async fn ping(&self) -> Result<()> {

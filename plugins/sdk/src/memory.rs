@@ -154,9 +154,12 @@ impl Datastore for MemoryDatastore {
             .count() as u64)
     }
 
-    async fn remove(&self, query: &PathQuery) -> Result<u64> {
+    async fn remove(&self, query: &PathQuery, criteria: Option<&Criteria>) -> Result<u64> {
         let mut records = self.write()?;
-        let doomed: Vec<String> = matching(&records, query).map(|r| r.path.clone()).collect();
+        let doomed: Vec<String> = matching(&records, query)
+            .filter(|r| criteria.is_none_or(|c| c.matches(r)))
+            .map(|r| r.path.clone())
+            .collect();
         for path in &doomed {
             records.remove(path);
         }

@@ -610,18 +610,39 @@ async fn removal(s: &dyn Datastore) {
         put(s, &format!("/kit/rm/{i}"), json!({"i": i})).await;
     }
     put(s, "/kit/rmx", json!({})).await;
+    // With criteria only the matching records go: pushed-down and in-process forms.
+    for (criteria_doc, expected) in [
+        (json!({"i": {"$gte": 3}}), 2),
+        (json!({"i": {"$regex": "^never$"}}), 0),
+        (json!({"$or": [{"i": 1}, {"_meta.path": "/kit/rmc/2"}]}), 2),
+    ] {
+        for i in 0..5 {
+            put(s, &format!("/kit/rmc/{i}"), json!({"i": i})).await;
+        }
+        let removed = s
+            .remove(&q("/kit/rmc/*"), criteria(criteria_doc.clone()).as_ref())
+            .await
+            .expect("remove with criteria");
+        assert_eq!(removed, expected, "removed by {criteria_doc}");
+        assert_eq!(
+            s.count(&q("/kit/rmc/*"), None).await.expect("count"),
+            5 - expected,
+            "the rest stay ({criteria_doc})"
+        );
+        s.remove(&q("/kit/rmc/*"), None).await.expect("cleanup");
+    }
     assert_eq!(
-        s.remove(&q("/kit/rm/0")).await.expect("remove"),
+        s.remove(&q("/kit/rm/0"), None).await.expect("remove"),
         1,
         "exact remove"
     );
     assert_eq!(
-        s.remove(&q("/kit/rm/0")).await.expect("remove"),
+        s.remove(&q("/kit/rm/0"), None).await.expect("remove"),
         0,
         "removing nothing"
     );
     assert_eq!(
-        s.remove(&q("/kit/rm/*")).await.expect("remove"),
+        s.remove(&q("/kit/rm/*"), None).await.expect("remove"),
         4,
         "wildcard remove count"
     );
@@ -629,7 +650,7 @@ async fn removal(s: &dyn Datastore) {
         s.find_one("/kit/rmx").await.expect("read").is_some(),
         "only matches are removed"
     );
-    let everything = s.remove(&q("/kit/*")).await.expect("remove all");
+    let everything = s.remove(&q("/kit/*"), None).await.expect("remove all");
     assert!(everything > 10, "cleanup removed {everything}");
     assert_eq!(s.count(&q("/kit/*"), None).await.expect("count"), 0);
 }

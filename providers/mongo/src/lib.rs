@@ -526,8 +526,8 @@ impl Datastore for MongoDatastore {
             .map_err(|e| self.err(e))
     }
 
-    async fn remove(&self, query: &PathQuery) -> Result<u64> {
-        let filter = Self::path_filter(query);
+    async fn remove(&self, query: &PathQuery, criteria: Option<&Criteria>) -> Result<u64> {
+        let filter = Self::filter(query, criteria)?;
         let result = self
             .collection
             .delete_many(filter)

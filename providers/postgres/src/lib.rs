@@ -409,10 +409,40 @@ impl Datastore for PostgresDatastore {
         Ok(n as u64)
     }
 
-    async fn remove(&self, query: &PathQuery) -> Result<u64> {
+    async fn remove(&self, query: &PathQuery, criteria: Option<&Criteria>) -> Result<u64> {
         let mut params = Params::default();
-        let clause = Self::path_clause(query, &mut params);
-        let sql = format!("DELETE FROM \"{}\" WHERE {clause}", self.table);
+        let mut clause = Self::path_clause(query, &mut params);
+        let t = &self.table;
+        if let Some(criteria) = criteria {
+            let fragment = translate(criteria.stored_form(), &mut params);
+            clause = format!("{clause} AND {}", fragment.sql);
+            if !fragment.exact {
+                // The SQL only narrows: lock the candidates, decide in Rust, delete those,
+                // all in one transaction so no concurrent write slips between.
+                let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+                let sql = format!("SELECT {COLUMNS} FROM \"{t}\" WHERE {clause} FOR UPDATE");
+                let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), &params.values)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(|e| self.err(e))?;
+                let mut doomed = Vec::new();
+                for row in &rows {
+                    let record = Self::record(row)?;
+                    if criteria.matches(&record) {
+                        doomed.push(record.path);
+                    }
+                }
+                let sql = format!("DELETE FROM \"{t}\" WHERE path = ANY($1)");
+                let done = sqlx::query(AssertSqlSafe(sql))
+                    .bind(&doomed)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| self.err(e))?;
+                tx.commit().await.map_err(|e| self.err(e))?;
+                return Ok(done.rows_affected());
+            }
+        }
+        let sql = format!("DELETE FROM \"{t}\" WHERE {clause}");
         let done = bind_all(sqlx::query(AssertSqlSafe(sql)), &params.values)
             .execute(&self.pool)
             .await

@@ -384,11 +384,15 @@ impl Datastore for SqliteDatastore {
             .count() as u64)
     }
 
-    async fn remove(&self, query: &PathQuery) -> Result<u64> {
+    async fn remove(&self, query: &PathQuery, criteria: Option<&Criteria>) -> Result<u64> {
         let query = query.clone();
+        let criteria = criteria.cloned();
         self.exclusive(move |this, conn| {
             async move {
-                let doomed = this.matching(conn, &query).await?;
+                let mut doomed = this.matching(conn, &query).await?;
+                if let Some(criteria) = &criteria {
+                    doomed.retain(|r| criteria.matches(r));
+                }
                 for record in &doomed {
                     sqlx::query(AssertSqlSafe(this.sql.delete_exact.as_str()))
                         .bind(&record.path)

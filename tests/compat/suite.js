@@ -123,6 +123,19 @@ test('remove exact and wildcard', async () => {
   assert.strictEqual((await c.count('/compat/rm/*')).value, 0);
 });
 
+test("happn-3's extra criteria operators: $containsAny, $containsAll, $containsNone", async () => {
+  const c = await connect();
+  await c.set('/compat/ops/1', { tags: ['red', 'blue'], name: 'alpha' });
+  await c.set('/compat/ops/2', { tags: ['green'], name: 'beta' });
+  const paths = async (criteria) =>
+    (await c.get('/compat/ops/*', { criteria })).map((r) => r._meta.path).sort();
+  same(await paths({ tags: { $containsAny: ['blue', 'green'] } }), ['/compat/ops/1', '/compat/ops/2']);
+  same(await paths({ tags: { $containsAll: ['red', 'blue'] } }), ['/compat/ops/1']);
+  same(await paths({ tags: { $containsNone: ['red'] } }), ['/compat/ops/2']);
+  same(await paths({ name: { $containsString: 'et' } }), ['/compat/ops/2']);
+  assert.strictEqual((await c.count('/compat/ops/*', { criteria: { tags: { $containsAny: 'red' } } })).value, 1);
+});
+
 test('remove with criteria removes only the matching records', async () => {
   const c = await connect();
   for (let i = 0; i < 3; i++) await c.set(`/compat/rmc/${i}`, { i });

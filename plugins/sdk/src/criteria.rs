@@ -47,11 +47,36 @@ pub fn stored_field(field: &str) -> String {
     format!("data.{field}")
 }
 
+/// Operators happn-3's default (LokiJS) store accepts that MongoDB does not know. Criteria
+/// using any of them are evaluated in process (see [`Criteria::is_mongo_native`]).
+pub const EXTENSION_OPERATORS: &[&str] = &[
+    "$containsAny",
+    "$containsAll",
+    "$contains",
+    "$containsNone",
+    "$containsString",
+    "$between",
+    "$type",
+    "$len",
+    "$finite",
+    "$keyin",
+    "$nkeyin",
+    "$definedin",
+    "$undefinedin",
+    "$aeq",
+    "$dteq",
+    "$jgt",
+    "$jgte",
+    "$jlt",
+    "$jlte",
+];
+
 /// A parsed, validated criteria document, ready to evaluate many times.
 #[derive(Debug, Clone)]
 pub struct Criteria {
     root: Node,
     stored: Value,
+    native: bool,
 }
 
 impl Criteria {
@@ -59,7 +84,18 @@ impl Criteria {
     pub fn parse(criteria: &Value) -> Result<Self> {
         let root = Node::parse_document(criteria, true, 0)?;
         let stored = rewrite_document(criteria);
-        Ok(Criteria { root, stored })
+        let native = !uses_extension_operators(&stored);
+        Ok(Criteria {
+            root,
+            stored,
+            native,
+        })
+    }
+
+    /// True when MongoDB understands every operator used (none of
+    /// [`EXTENSION_OPERATORS`]), so the criteria can be pushed down as they are.
+    pub fn is_mongo_native(&self) -> bool {
+        self.native
     }
 
     /// The criteria with field names rewritten to the stored document shape (for pushdown to
@@ -77,6 +113,26 @@ impl Criteria {
     pub fn matches_stored(&self, document: &Value) -> bool {
         self.root.eval(document)
     }
+}
+
+/// True if any key of the (already depth-checked) document is an extension operator.
+fn uses_extension_operators(doc: &Value) -> bool {
+    let mut pending = vec![doc];
+    while let Some(value) = pending.pop() {
+        match value {
+            Value::Object(map) => {
+                for (key, inner) in map {
+                    if EXTENSION_OPERATORS.contains(&key.as_str()) {
+                        return true;
+                    }
+                    pending.push(inner);
+                }
+            }
+            Value::Array(items) => pending.extend(items),
+            _ => {}
+        }
+    }
+    false
 }
 
 fn rewrite_document(doc: &Value) -> Value {
@@ -139,6 +195,28 @@ enum Op {
     ElemMatch(Box<ElemMatch>),
     Size(usize),
     All(Vec<Value>),
+    /// `$containsAny` (any), `$contains`/`$containsAll` (all), `$containsNone` (none): a
+    /// string field contains the text, an array field the element, an object field the key.
+    Contains {
+        wanted: Vec<Value>,
+        all: bool,
+        negate: bool,
+    },
+    ContainsString(String),
+    Between(Value, Value),
+    /// JavaScript `typeof` names, plus `array` (`$type`).
+    TypeName(String),
+    /// String length in UTF-16 units, as JavaScript counts (`$len`).
+    Len(Box<Cond>),
+    Finite(bool),
+    /// The field's value is (`in`) or is not a key of the operand object.
+    KeyIn {
+        keys: Map<String, Value>,
+        negate: bool,
+    },
+    /// Loose equality (`$aeq`, `$dteq`): numbers, numeric strings and booleans compare as
+    /// numbers.
+    Loose(Value),
 }
 
 #[derive(Debug, Clone)]
@@ -272,6 +350,52 @@ impl Cond {
                         as usize,
                 ),
                 "$regex" => Op::Regex(parse_regex(operand, options)?),
+                "$containsAny" | "$containsAll" | "$contains" | "$containsNone" => Op::Contains {
+                    wanted: match operand {
+                        Value::Array(items) => items.clone(),
+                        one => vec![one.clone()],
+                    },
+                    all: matches!(op.as_str(), "$containsAll" | "$contains"),
+                    negate: op == "$containsNone",
+                },
+                "$containsString" => Op::ContainsString(
+                    operand
+                        .as_str()
+                        .ok_or_else(|| Error::bad_input("$containsString needs a string"))?
+                        .to_string(),
+                ),
+                "$between" => match operand.as_array().map(Vec::as_slice) {
+                    Some([low, high]) => Op::Between(low.clone(), high.clone()),
+                    _ => return Err(Error::bad_input("$between needs [low, high]")),
+                },
+                "$type" => Op::TypeName(
+                    operand
+                        .as_str()
+                        .ok_or_else(|| Error::bad_input("$type needs a type name string"))?
+                        .to_string(),
+                ),
+                "$len" => Op::Len(Box::new(match operand {
+                    Value::Number(_) => Cond::Equals(operand.clone()),
+                    _ if is_operator_doc(operand) => Cond::parse(operand, depth)?,
+                    _ => {
+                        return Err(Error::bad_input(
+                            "$len needs a number or an operator object",
+                        ));
+                    }
+                })),
+                "$finite" => Op::Finite(truthy(operand)),
+                "$keyin" | "$nkeyin" | "$definedin" | "$undefinedin" => Op::KeyIn {
+                    keys: operand
+                        .as_object()
+                        .cloned()
+                        .ok_or_else(|| Error::bad_input(format!("{op} needs an object")))?,
+                    negate: matches!(op.as_str(), "$nkeyin" | "$undefinedin"),
+                },
+                "$aeq" | "$dteq" => Op::Loose(operand.clone()),
+                "$jgt" => Op::Cmp(Ordering::Greater, false, operand.clone()),
+                "$jgte" => Op::Cmp(Ordering::Greater, true, operand.clone()),
+                "$jlt" => Op::Cmp(Ordering::Less, false, operand.clone()),
+                "$jlte" => Op::Cmp(Ordering::Less, true, operand.clone()),
                 "$options" => continue,
                 "$not" => Op::Not(Box::new(match operand {
                     Value::String(_) | Value::Array(_) => {
@@ -330,6 +454,52 @@ impl Op {
                 v.as_array()
                     .is_some_and(|items| wanted.iter().all(|w| items.iter().any(|i| json_eq(i, w))))
             }),
+            Op::Contains {
+                wanted,
+                all,
+                negate,
+            } => {
+                let holds = leaves.iter().any(|field| {
+                    let has = |w: &Value| contains(field, w);
+                    if *all {
+                        wanted.iter().all(has)
+                    } else {
+                        wanted.iter().any(has)
+                    }
+                });
+                holds != *negate
+            }
+            Op::ContainsString(text) => leaves
+                .iter()
+                .any(|v| v.as_str().is_some_and(|s| s.contains(text.as_str()))),
+            Op::Between(low, high) => any_value(leaves, |v| {
+                compare_same_type(v, low).is_some_and(|o| o != Ordering::Less)
+                    && compare_same_type(v, high).is_some_and(|o| o != Ordering::Greater)
+            }),
+            Op::TypeName(name) => {
+                if leaves.is_empty() {
+                    return name == "undefined";
+                }
+                leaves.iter().any(|v| js_type(v) == name)
+            }
+            Op::Len(cond) => leaves.iter().any(|v| {
+                v.as_str().is_some_and(|s| {
+                    let length = Value::from(s.encode_utf16().count());
+                    cond.eval(&[&length])
+                })
+            }),
+            Op::Finite(want) => leaves
+                .iter()
+                .any(|v| as_loose_number(v).is_some_and(f64::is_finite) == *want),
+            Op::KeyIn { keys, negate } => {
+                let found = leaves.iter().any(|v| match v {
+                    Value::String(key) => keys.contains_key(key),
+                    Value::Number(n) => keys.contains_key(&n.to_string()),
+                    _ => false,
+                });
+                found != *negate
+            }
+            Op::Loose(expected) => leaves.iter().any(|v| loose_eq(v, expected)),
             Op::ElemMatch(spec) => leaves.iter().any(|v| {
                 v.as_array().is_some_and(|items| {
                     items.iter().any(|item| match spec.as_ref() {
@@ -339,6 +509,54 @@ impl Op {
                 })
             }),
         }
+    }
+}
+
+/// LokiJS's contains check: a string contains the text, an array the element, an object
+/// the key.
+fn contains(field: &Value, wanted: &Value) -> bool {
+    match field {
+        Value::String(text) => wanted.as_str().is_some_and(|w| text.contains(w)),
+        Value::Array(items) => items.iter().any(|item| json_eq(item, wanted)),
+        Value::Object(map) => wanted.as_str().is_some_and(|key| map.contains_key(key)),
+        _ => false,
+    }
+}
+
+/// The JavaScript `typeof` of a JSON value, with `array` for arrays (as LokiJS's `$type`).
+fn js_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null | Value::Object(_) => "object",
+        Value::Array(_) => "array",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+    }
+}
+
+/// A value as JavaScript's `Number()` would read it (numbers, numeric strings, booleans,
+/// null); None for the rest.
+fn as_loose_number(value: &Value) -> Option<f64> {
+    match value {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) if s.trim().is_empty() => Some(0.0),
+        Value::String(s) => s.trim().parse().ok(),
+        Value::Bool(b) => Some(f64::from(u8::from(*b))),
+        Value::Null => Some(0.0),
+        _ => None,
+    }
+}
+
+/// JavaScript's `==` for JSON values: same-type values compare as JSON; numbers, numeric
+/// strings and booleans compare as numbers; `null` equals only `null`.
+fn loose_eq(a: &Value, b: &Value) -> bool {
+    if json_eq(a, b) {
+        return true;
+    }
+    match (a, b) {
+        (Value::Null, _) | (_, Value::Null) => false,
+        (Value::Object(_) | Value::Array(_), _) | (_, Value::Object(_) | Value::Array(_)) => false,
+        _ => matches!((as_loose_number(a), as_loose_number(b)), (Some(x), Some(y)) if x == y),
     }
 }
 
@@ -810,6 +1028,48 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn happn3_loki_operators() {
+        let doc = json!({"tags": ["a", "b"], "s": "hello world", "o": {"k": 1}, "n": 5,
+                         "ns": "5", "f": 1.5});
+        let t = |c: Value| check(c, doc.clone());
+        assert!(t(json!({"tags": {"$containsAny": ["z", "b"]}})));
+        assert!(!t(json!({"tags": {"$containsAny": ["z"]}})));
+        assert!(t(json!({"tags": {"$containsAll": ["a", "b"]}})));
+        assert!(t(json!({"tags": {"$contains": "a"}})));
+        assert!(!t(json!({"tags": {"$containsAll": ["a", "z"]}})));
+        assert!(t(json!({"tags": {"$containsNone": ["y", "z"]}})));
+        assert!(!t(json!({"tags": {"$containsNone": ["a"]}})));
+        assert!(
+            t(json!({"s": {"$containsAny": ["xyz", "world"]}})),
+            "substring"
+        );
+        assert!(t(json!({"o": {"$containsAny": "k"}})), "object key");
+        assert!(t(json!({"s": {"$containsString": "lo w"}})));
+        assert!(t(json!({"n": {"$between": [1, 5]}})));
+        assert!(!t(json!({"n": {"$between": [6, 9]}})));
+        assert!(t(json!({"tags": {"$type": "array"}})));
+        assert!(t(json!({"o": {"$type": "object"}})));
+        assert!(t(json!({"missing": {"$type": "undefined"}})));
+        assert!(t(json!({"s": {"$len": 11}})));
+        assert!(t(json!({"s": {"$len": {"$gt": 3}}})));
+        assert!(t(json!({"f": {"$finite": true}})));
+        assert!(t(json!({"s": {"$finite": false}})));
+        assert!(t(json!({"ns": {"$keyin": {"5": 1}}})));
+        assert!(t(json!({"ns": {"$nkeyin": {"6": 1}}})));
+        assert!(t(json!({"ns": {"$aeq": 5}})), "5 == '5'");
+        assert!(!t(json!({"ns": {"$eq": 5}})));
+        assert!(t(json!({"n": {"$jgt": 4, "$jlte": 5}})));
+        let c = Criteria::parse(&json!({"tags": {"$containsAny": ["a"]}})).unwrap();
+        assert!(!c.is_mongo_native());
+        assert!(
+            Criteria::parse(&json!({"n": {"$in": [1]}}))
+                .unwrap()
+                .is_mongo_native()
+        );
+        assert!(Criteria::parse(&json!({"n": {"$between": 1}})).is_err());
     }
 
     #[test]

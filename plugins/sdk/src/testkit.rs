@@ -62,6 +62,7 @@ pub async fn run(store: Arc<dyn Datastore>) {
     criteria_operators(s).await;
     sort_page_project(s).await;
     increments(store.clone()).await;
+    extension_operators(s).await;
     concurrent_upserts(store.clone()).await;
     large_and_unicode(s).await;
     removal(s).await;
@@ -603,6 +604,58 @@ async fn large_and_unicode(s: &dyn Datastore) {
     )
     .await;
     assert_eq!(found.len(), 1, "criteria on unicode values");
+}
+
+/// happn-3's extra operators (LokiJS's set) work in every store: pushed down where the
+/// database knows them, evaluated in process otherwise.
+async fn extension_operators(s: &dyn Datastore) {
+    put(
+        s,
+        "/kit/ext/1",
+        json!({"tags": ["red", "blue"], "name": "alpha"}),
+    )
+    .await;
+    put(s, "/kit/ext/2", json!({"tags": ["green"], "name": "beta"})).await;
+    put(s, "/kit/ext/3", json!({"tags": [], "name": "gamma ray"})).await;
+    let any = criteria(json!({"tags": {"$containsAny": ["blue", "green"]}}));
+    let found = find(
+        s,
+        "/kit/ext/*",
+        FindOptions {
+            criteria: any.clone(),
+            sort: vec![crate::criteria::SortKey {
+                field: "path".into(),
+                descending: true,
+            }],
+            limit: Some(1),
+            ..FindOptions::default()
+        },
+    )
+    .await;
+    let paths: Vec<&str> = found.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths, ["/kit/ext/2"], "$containsAny with sort and limit");
+    assert_eq!(
+        s.count(&q("/kit/ext/*"), any.as_ref())
+            .await
+            .expect("count"),
+        2
+    );
+    let none = criteria(json!({"tags": {"$containsNone": ["red", "green"]}}));
+    assert_eq!(
+        s.count(&q("/kit/ext/*"), none.as_ref())
+            .await
+            .expect("count"),
+        1
+    );
+    let text = criteria(json!({"name": {"$containsString": "ray"}}));
+    assert_eq!(
+        s.remove(&q("/kit/ext/*"), text.as_ref())
+            .await
+            .expect("remove"),
+        1,
+        "remove by $containsString"
+    );
+    assert_eq!(s.remove(&q("/kit/ext/*"), None).await.expect("cleanup"), 2);
 }
 
 async fn removal(s: &dyn Datastore) {

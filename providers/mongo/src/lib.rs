@@ -476,6 +476,16 @@ impl Datastore for MongoDatastore {
     }
 
     async fn find(&self, query: &PathQuery, options: &FindOptions) -> Result<Vec<Record>> {
+        if options
+            .criteria
+            .as_ref()
+            .is_some_and(|c| !c.is_mongo_native())
+        {
+            // happn-3's extra operators (LokiJS's) are unknown to MongoDB: narrow by path
+            // there, decide here.
+            let candidates = self.find(query, &FindOptions::default()).await?;
+            return Ok(options.apply(candidates));
+        }
         let filter = Self::filter(query, options.criteria.as_ref())?;
         let mut sort = Document::new();
         for key in &options.sort {
@@ -519,6 +529,13 @@ impl Datastore for MongoDatastore {
     }
 
     async fn count(&self, query: &PathQuery, criteria: Option<&Criteria>) -> Result<u64> {
+        if let Some(criteria) = criteria.filter(|c| !c.is_mongo_native()) {
+            let options = FindOptions {
+                criteria: Some(criteria.clone()),
+                ..FindOptions::default()
+            };
+            return Ok(self.find(query, &options).await?.len() as u64);
+        }
         let filter = Self::filter(query, criteria)?;
         self.collection
             .count_documents(filter)
@@ -527,7 +544,27 @@ impl Datastore for MongoDatastore {
     }
 
     async fn remove(&self, query: &PathQuery, criteria: Option<&Criteria>) -> Result<u64> {
-        let filter = Self::filter(query, criteria)?;
+        let filter = match criteria.filter(|c| !c.is_mongo_native()) {
+            // Decided in process, then removed by path, each only if unchanged since it was
+            // read (its `modified` still the same), so a concurrent rewrite is not removed.
+            Some(criteria) => {
+                let options = FindOptions {
+                    criteria: Some(criteria.clone()),
+                    ..FindOptions::default()
+                };
+                let doomed: Vec<Document> = self
+                    .find(query, &options)
+                    .await?
+                    .into_iter()
+                    .map(|r| doc! {"path": r.path, "modified": r.modified})
+                    .collect();
+                if doomed.is_empty() {
+                    return Ok(0);
+                }
+                doc! {"$or": doomed}
+            }
+            None => Self::filter(query, criteria)?,
+        };
         let result = self
             .collection
             .delete_many(filter)

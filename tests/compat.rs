@@ -18,10 +18,12 @@ fn require_client() {
 /// in it passed.
 async fn assert_suite_passes(script: &'static str, port: u16, label: &str) {
     let started = std::time::Instant::now();
+    let provider = label.to_string();
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .arg(script)
             .env("HAPPN_PORT", port.to_string())
+            .env("HAPPN_PROVIDER", provider)
             .output()
             .expect("node runs")
     })

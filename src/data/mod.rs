@@ -17,6 +17,25 @@ struct Route {
     store: Arc<dyn Datastore>,
 }
 
+/// happn-3's refusal for a feature the path's datastore lacks.
+fn missing_feature(feature: &str, query: &PathQuery) -> Error {
+    Error::Unsupported(format!(
+        "{feature} feature not available for provider on path: {}",
+        query.as_str()
+    ))
+}
+
+fn require_collation(
+    store: &dyn Datastore,
+    query: &PathQuery,
+    options: &FindOptions,
+) -> Result<()> {
+    if options.collation.is_some() && !store.features().collation {
+        return Err(missing_feature("collation", query));
+    }
+    Ok(())
+}
+
 /// Datastores and the routing between them.
 pub struct DataService {
     routes: Vec<Route>,
@@ -136,13 +155,41 @@ impl DataService {
 
     /// Records addressed by `query`.
     pub async fn get(&self, query: &PathQuery, options: &FindOptions) -> Result<Vec<Record>> {
-        self.route(query.as_str()).find(query, options).await
+        let store = self.route(query.as_str());
+        require_collation(store.as_ref(), query, options)?;
+        store.find(query, options).await
     }
 
     /// Counts records addressed by `query`.
     pub async fn count(&self, query: &PathQuery, options: &FindOptions) -> Result<u64> {
-        self.route(query.as_str())
-            .count(query, options.criteria.as_ref())
+        let store = self.route(query.as_str());
+        require_collation(store.as_ref(), query, options)?;
+        if options.collation.is_some() {
+            // Collation changes what criteria match: count what a collated find returns.
+            let unpaged = FindOptions {
+                skip: None,
+                limit: None,
+                ..options.clone()
+            };
+            return Ok(store.find(query, &unpaged).await?.len() as u64);
+        }
+        store.count(query, options.criteria.as_ref()).await
+    }
+
+    /// Runs an aggregation pipeline over the records `query` addresses that satisfy the
+    /// options' criteria, on a store that supports it.
+    pub async fn aggregate(
+        &self,
+        query: &PathQuery,
+        options: &FindOptions,
+        pipeline: &[Value],
+    ) -> Result<Vec<Value>> {
+        let store = self.route(query.as_str());
+        if !store.features().aggregate {
+            return Err(missing_feature("aggregate", query));
+        }
+        store
+            .aggregate(query, options.criteria.as_ref(), pipeline)
             .await
     }
 

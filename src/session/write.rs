@@ -237,6 +237,27 @@ impl Session {
 
     pub(super) async fn get(&mut self, request: &Request) -> HandlerResult {
         let (_, query, options) = self.read_query(request)?;
+        let aggregate = request
+            .options
+            .get("options")
+            .and_then(|o| o.get("aggregate"))
+            .or(request.options.get("aggregate"))
+            .filter(|a| !a.is_null());
+        if let Some(pipeline) = aggregate {
+            let pipeline = happn_cluster_sdk::parse_pipeline(pipeline)?;
+            if self.restricted().is_some() {
+                // A pipeline's output cannot be filtered record by record afterwards.
+                return Err(Error::Forbidden(
+                    "aggregate needs unrestricted read access (an _ADMIN session)".into(),
+                ));
+            }
+            let results = self.ctx.data.aggregate(&query, &options, &pipeline).await?;
+            return Ok(Some(self.reply(request).ok(
+                json!({"value": results}),
+                Map::new(),
+                false,
+            )));
+        }
         let path_only = request.flag("path_only")
             || request
                 .options

@@ -136,6 +136,32 @@ test("happn-3's extra criteria operators: $containsAny, $containsAll, $containsN
   assert.strictEqual((await c.count('/compat/ops/*', { criteria: { tags: { $containsAny: 'red' } } })).value, 1);
 });
 
+test('aggregate and collation: run on mongo, refused by name elsewhere', async () => {
+  const c = await connect();
+  await c.set('/compat/agg/1', { kind: 'a', n: 1, name: 'Zed' });
+  await c.set('/compat/agg/2', { kind: 'a', n: 2, name: 'zed' });
+  await c.set('/compat/agg/3', { kind: 'b', n: 5, name: 'amy' });
+  const aggregate = [{ $group: { _id: '$data.kind', total: { $sum: '$data.n' } } }, { $sort: { _id: 1 } }];
+  const collation = { locale: 'en', strength: 2 };
+  if (process.env.HAPPN_PROVIDER === 'happn-db-provider-mongo') {
+    const grouped = await c.get('/compat/agg/*', { options: { aggregate } });
+    same(grouped.value, [{ _id: 'a', total: 3 }, { _id: 'b', total: 5 }]);
+    const found = await c.get('/compat/agg/*', { criteria: { name: 'ZED' }, options: { collation } });
+    same(found.map((r) => r._meta.path).sort(), ['/compat/agg/1', '/compat/agg/2']);
+  } else {
+    for (const [feature, options] of [['aggregate', { aggregate }], ['collation', { collation }]]) {
+      await assert.rejects(c.get('/compat/agg/*', { options }), (e) => {
+        assert.strictEqual(e.message, `${feature} feature not available for provider on path: /compat/agg/*`);
+        return true;
+      });
+    }
+  }
+  await assert.rejects(
+    c.get('/compat/agg/*', { options: { aggregate: [{ $out: 'stolen' }] } }),
+    /not allowed/
+  );
+});
+
 test('remove with criteria removes only the matching records', async () => {
   const c = await connect();
   for (let i = 0; i < 3; i++) await c.set(`/compat/rmc/${i}`, { i });

@@ -33,6 +33,97 @@ pub struct FindOptions {
     pub limit: Option<u64>,
     /// Which data fields to return.
     pub fields: Option<Projection>,
+    /// A MongoDB collation document (`{locale: "en", strength: 2}`), for stores whose
+    /// [`Features::collation`] is true; the host refuses it for the others.
+    pub collation: Option<Value>,
+}
+
+/// Optional features a datastore implements beyond the required operations. The host refuses
+/// requests that need a missing one, naming the feature and the path (as happn-3 does).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Features {
+    /// [`Datastore::aggregate`] runs pipelines.
+    pub aggregate: bool,
+    /// [`FindOptions::collation`] is honoured by `find` and `count`.
+    pub collation: bool,
+}
+
+/// Aggregation stages a client may send: they read and reshape, never write, run code or
+/// read other collections.
+pub const AGGREGATE_STAGES: &[&str] = &[
+    "$match",
+    "$group",
+    "$sort",
+    "$limit",
+    "$skip",
+    "$project",
+    "$count",
+    "$unwind",
+    "$addFields",
+    "$set",
+    "$unset",
+    "$bucket",
+    "$bucketAuto",
+    "$sortByCount",
+    "$replaceRoot",
+    "$replaceWith",
+    "$sample",
+    "$facet",
+];
+
+/// Operators refused anywhere in a pipeline: code execution and cross-collection access.
+const FORBIDDEN_IN_PIPELINES: &[&str] = &[
+    "$where",
+    "$function",
+    "$accumulator",
+    "$lookup",
+    "$graphLookup",
+    "$unionWith",
+    "$out",
+    "$merge",
+];
+
+/// Parses a client aggregation pipeline: an array of single-stage objects from
+/// [`AGGREGATE_STAGES`], with none of the operators that run code or reach other collections.
+pub fn parse_pipeline(value: &Value) -> Result<Vec<Value>> {
+    let stages = value
+        .as_array()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| Error::bad_input("aggregate needs a non-empty array of stages"))?;
+    for stage in stages {
+        let name = match stage.as_object().map(|m| (m.len(), m.keys().next())) {
+            Some((1, Some(name))) => name,
+            _ => {
+                return Err(Error::bad_input(
+                    "each aggregate stage is an object with one key",
+                ));
+            }
+        };
+        if !AGGREGATE_STAGES.contains(&name.as_str()) {
+            return Err(Error::bad_input(format!(
+                "aggregate stage {name} is not allowed (allowed: {})",
+                AGGREGATE_STAGES.join(" ")
+            )));
+        }
+    }
+    let mut pending: Vec<&Value> = stages.iter().collect();
+    while let Some(value) = pending.pop() {
+        match value {
+            Value::Object(map) => {
+                for (key, inner) in map {
+                    if FORBIDDEN_IN_PIPELINES.contains(&key.as_str()) {
+                        return Err(Error::bad_input(format!(
+                            "{key} is not allowed in an aggregate pipeline"
+                        )));
+                    }
+                    pending.push(inner);
+                }
+            }
+            Value::Array(items) => pending.extend(items),
+            _ => {}
+        }
+    }
+    Ok(stages.clone())
 }
 
 impl FindOptions {
@@ -71,6 +162,16 @@ impl FindOptions {
             .filter(|f| !f.is_null())
         {
             out.fields = Some(Projection::parse(fields)?);
+        }
+        if let Some(collation) = options
+            .get("collation")
+            .or(params.get("collation"))
+            .filter(|c| !c.is_null())
+        {
+            if !collation.is_object() {
+                return Err(Error::bad_input("collation must be an object"));
+            }
+            out.collation = Some(collation.clone());
         }
         // As in happn (and MongoDB), a limit of 0 means no limit.
         out.limit = non_negative(options.get("limit"), "limit")?.filter(|l| *l > 0);
@@ -169,6 +270,26 @@ pub trait Datastore: Send + Sync + 'static {
     /// without criteria), atomically with respect to concurrent writes where the store can;
     /// returns how many were removed.
     async fn remove(&self, query: &PathQuery, criteria: Option<&Criteria>) -> Result<u64>;
+
+    /// The optional features this store implements (none by default).
+    fn features(&self) -> Features {
+        Features::default()
+    }
+
+    /// Runs an aggregation pipeline (already checked by [`parse_pipeline`]) over the records
+    /// the query addresses that satisfy `criteria`; returns the pipeline's output documents.
+    /// Only for stores whose [`Features::aggregate`] is true.
+    async fn aggregate(
+        &self,
+        _query: &PathQuery,
+        _criteria: Option<&Criteria>,
+        _pipeline: &[Value],
+    ) -> Result<Vec<Value>> {
+        Err(Error::Unsupported(format!(
+            "the {} datastore does not run aggregate pipelines",
+            self.provider()
+        )))
+    }
 
     /// Checks that the backing store is reachable.
     async fn ping(&self) -> Result<()> {

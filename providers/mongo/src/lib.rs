@@ -17,11 +17,11 @@ use async_trait::async_trait;
 use futures_util::{FutureExt, TryStreamExt};
 use happn_cluster_sdk::registry::redact_url;
 use happn_cluster_sdk::{
-    BuildContext, Criteria, Datastore, DatastorePlugin, Error, FindOptions, PathQuery, Record,
-    Result, UpsertOptions, inventory, now_millis,
+    BuildContext, Criteria, Datastore, DatastorePlugin, Error, Features, FindOptions, PathQuery,
+    Record, Result, UpsertOptions, inventory, now_millis,
 };
 use mongodb::bson::{self, Bson, Document, doc};
-use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
+use mongodb::options::{ClientOptions, Collation, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, IndexModel};
 use serde::Deserialize;
 use serde_json::{Map, Number, Value};
@@ -58,6 +58,16 @@ pub struct MongoDatastore {
 
 fn to_bson(value: &Value) -> Result<Bson> {
     bson::to_bson(value).map_err(|e| Error::bad_input(format!("cannot store value: {e}")))
+}
+
+/// A client collation document as the driver's type (`{locale, strength, …}`).
+fn collation(value: Option<&Value>) -> Result<Option<Collation>> {
+    value
+        .map(|v| {
+            serde_json::from_value::<Collation>(v.clone())
+                .map_err(|e| Error::bad_input(format!("invalid collation: {e}")))
+        })
+        .transpose()
 }
 
 fn json_number(bson: &Bson) -> Option<i64> {
@@ -495,6 +505,9 @@ impl Datastore for MongoDatastore {
             sort.insert("path", 1);
         }
         let mut action = self.collection.find(filter).sort(sort);
+        if let Some(collation) = collation(options.collation.as_ref())? {
+            action = action.collation(collation);
+        }
         if let Some(skip) = options.skip {
             action = action.skip(skip);
         }
@@ -571,6 +584,45 @@ impl Datastore for MongoDatastore {
             .await
             .map_err(|e| self.err(e))?;
         Ok(result.deleted_count)
+    }
+
+    fn features(&self) -> Features {
+        Features {
+            aggregate: true,
+            collation: true,
+        }
+    }
+
+    async fn aggregate(
+        &self,
+        query: &PathQuery,
+        criteria: Option<&Criteria>,
+        pipeline: &[Value],
+    ) -> Result<Vec<Value>> {
+        if criteria.is_some_and(|c| !c.is_mongo_native()) {
+            return Err(Error::bad_input(
+                "aggregate criteria may use MongoDB operators only (not $containsAny and the like)",
+            ));
+        }
+        let mut stages = vec![doc! {"$match": Self::filter(query, criteria)?}];
+        for stage in pipeline {
+            match to_bson(&mongo_criteria(stage))? {
+                Bson::Document(stage) => stages.push(stage),
+                _ => return Err(Error::bad_input("each aggregate stage must be an object")),
+            }
+        }
+        let documents: Vec<Document> = self
+            .collection
+            .aggregate(stages)
+            .await
+            .map_err(|e| self.err(e))?
+            .try_collect()
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(documents
+            .into_iter()
+            .map(|d| Bson::Document(d).into_relaxed_extjson())
+            .collect())
     }
 
     async fn ping(&self) -> Result<()> {

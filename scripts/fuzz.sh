@@ -17,11 +17,13 @@ for target in "${TARGETS[@]}"; do
   mkdir -p "$corpus"
   cp -n fuzz/seeds/"$target"/* "$corpus"/ 2>/dev/null || true
   echo "==> $target: $RUNS runs"
+  status=0
   (cd fuzz && cargo fuzz run "$target" "../$corpus" -- \
       -runs="$RUNS" -max_len=4096 -print_final_stats=1 -timeout=10) \
-    2>&1 | tee ".tmp/fuzz/$target.log" | grep -E "^(stat::|#[0-9]+ +DONE|==[0-9]+==|SUMMARY|Done)" || true
-  if grep -qE "^SUMMARY|deadly signal|panicked" ".tmp/fuzz/$target.log"; then
-    echo "$target: CRASH (see .tmp/fuzz/$target.log and fuzz/artifacts/$target)" >&2
+    > ".tmp/fuzz/$target.log" 2>&1 || status=$?
+  grep -E "^(stat::|#[0-9]+ +DONE|==[0-9]+==|SUMMARY|Done)" ".tmp/fuzz/$target.log" || true
+  if [ "$status" -ne 0 ] || grep -qE "^SUMMARY|deadly signal|panicked" ".tmp/fuzz/$target.log"; then
+    echo "$target: FAILED with status $status (see .tmp/fuzz/$target.log and fuzz/artifacts/$target)" >&2
     exit 1
   fi
 done

@@ -155,7 +155,13 @@ impl NodeBuilder {
             max_message_bytes: session_config.max_message_bytes,
             outbound_queue: session_config.outbound_queue,
             ping_interval: session_config.ping_interval.duration(),
-            acknowledge_timeout: Duration::from_secs(60),
+            acknowledge_timeout: config
+                .services
+                .publisher
+                .config
+                .publication_options
+                .acknowledge_timeout
+                .duration(),
             login_timeout: session_config.login_timeout.duration(),
             paths: crate::path::PathLimits {
                 max_bytes: session_config.max_path_bytes,

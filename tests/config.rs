@@ -338,6 +338,11 @@ fn every_validation_error_names_its_key() {
             "100 ms",
         ),
         (
+            r#"{"services":{"publisher":{"config":{"publicationOptions":{"acknowledgeTimeout":5}}}}}"#,
+            "services.publisher.config.publicationOptions.acknowledgeTimeout",
+            "100 ms",
+        ),
+        (
             r#"{"services":{"session":{"config":{"loginTimeout":"1ms"}}}}"#,
             "services.session.config.loginTimeout",
             "100 ms",

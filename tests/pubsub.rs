@@ -481,3 +481,51 @@ async fn off_without_a_reference_removes_the_sessions_subscriptions_on_that_chan
     assert_eq!(node.context().pubsub.subscription_count(), 1);
     node.shutdown(std::time::Duration::from_secs(1)).await;
 }
+
+/// happn-3's `services.publisher.config.publicationOptions.acknowledgeTimeout` sets how long
+/// an ACKNOWLEDGED publication waits; `publishResults.queued` counts the recipients.
+#[tokio::test]
+async fn acknowledge_timeout_is_configurable_and_publish_results_count_queued() {
+    let text = r#"{"host": "127.0.0.1", "port": 0,
+        "services": {"proxy": {"config": {"host": "127.0.0.1", "port": 0}},
+                     "data": {"config": {"datastores": [{"name": "m", "provider": "memory"}]}},
+                     "publisher": {"config": {"publicationOptions": {"acknowledgeTimeout": 300}}}}}"#;
+    let config = happn_cluster::config::Config::from_json_str(text)
+        .unwrap()
+        .config;
+    let node = happn_cluster::Node::start(config).await.unwrap();
+    let mut subscriber = RawPeer::connect(&node).await;
+    subscriber.handshake().await;
+    subscriber
+        .send_json(json!({"action": "on", "eventId": 3, "path": "/ALL@/ackt/*", "data": {}}))
+        .await;
+    assert_eq!(
+        subscriber.next_json().await.unwrap()["_meta"]["status"],
+        "ok"
+    );
+    let mut publisher = RawPeer::connect(&node).await;
+    publisher.handshake().await;
+    publisher
+        .send_json(json!({"action": "set", "eventId": 7, "path": "/ackt/1", "data": {}, "options": {"publishResults": true}}))
+        .await;
+    let reply = publisher.next_json().await.unwrap();
+    assert_eq!(reply["_meta"]["publishResults"]["queued"], 1, "{reply}");
+    assert_eq!(reply["_meta"]["publishResults"]["successful"], 1);
+    publisher
+        .send_json(json!({"action": "set", "eventId": 8, "path": "/ackt/2", "data": {}, "options": {"consistency": 3}}))
+        .await;
+    assert_eq!(
+        publisher.next_json().await.unwrap()["_meta"]["status"],
+        "ok"
+    );
+    // The subscriber never acks: the publisher hears so after 300 ms, not 60 s.
+    let started = std::time::Instant::now();
+    let failed = publisher
+        .next_json()
+        .await
+        .expect("publication-ack within 5 s");
+    assert_eq!(failed["action"], "publication-ack", "{failed}");
+    assert_eq!(failed["error"], "unacknowledged publication");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    node.shutdown(Duration::from_secs(1)).await;
+}

@@ -43,6 +43,10 @@ loginTimeout = 30000
 maxPathBytes = 8192
 maxPathSegments = 256
 
+[services.publisher.config.publicationOptions]
+# How long an ACKNOWLEDGED (consistency 3) publication waits for subscriber acks (ms).
+acknowledgeTimeout = 60000
+
 [services.security.config.accountLockout]
 # Failed logins (within retryInterval) that lock an account, and for how long (ms).
 enabled = true

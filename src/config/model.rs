@@ -61,6 +61,32 @@ pub struct Services {
     pub orchestrator: Service<OrchestratorConfig>,
     /// `services.replicator.config`: security change replication.
     pub replicator: Service<ReplicatorConfig>,
+    /// `services.publisher.config`: publication options (happn-3's key).
+    pub publisher: Service<PublisherConfig>,
+}
+
+/// `services.publisher.config`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PublisherConfig {
+    /// `publicationOptions`.
+    pub publication_options: PublicationOptions,
+}
+
+/// `services.publisher.config.publicationOptions`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PublicationOptions {
+    /// How long an ACKNOWLEDGED publication waits for its subscribers' acks (60 s).
+    pub acknowledge_timeout: Millis,
+}
+
+impl Default for PublicationOptions {
+    fn default() -> Self {
+        PublicationOptions {
+            acknowledge_timeout: Millis(60_000),
+        }
+    }
 }
 
 /// The seed's `{ "config": { … } }` wrapper around each service's settings.

@@ -286,6 +286,21 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         }
     }
 
+    if config
+        .services
+        .publisher
+        .config
+        .publication_options
+        .acknowledge_timeout
+        .0
+        < 100
+    {
+        issue(
+            "services.publisher.config.publicationOptions.acknowledgeTimeout".into(),
+            "must be at least 100 ms".into(),
+        );
+    }
+
     let proxy = &config.services.proxy.config;
     if proxy.key_path.is_some() != proxy.cert_path.is_some() {
         issue(

@@ -44,11 +44,17 @@ impl Reply<'_> {
         Value::Array(items).to_string()
     }
 
-    /// The slim reply of `publish` / `noDataResponse`: `{_meta: {path, eventId, …}}`.
+    /// The lean reply of `publish` / `noDataResponse`, exactly happn-3's:
+    /// `{_meta: {path, eventId, type, status, published}}`.
     pub fn ok_slim(&self, path: &str, published: bool) -> String {
-        let mut meta = self.meta("ok", published);
-        meta.insert("path".into(), path.into());
-        json!({"_meta": meta}).to_string()
+        json!({"_meta": {
+            "path": path,
+            "eventId": self.event_id,
+            "type": "response",
+            "status": "ok",
+            "published": published,
+        }})
+        .to_string()
     }
 
     /// An error reply the client turns into an `Error` with `name`, `message` and `code`.

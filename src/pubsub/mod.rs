@@ -54,7 +54,7 @@ pub struct PublishResults {
     pub failed: u32,
     /// Recipients filtered out (`targetClients`, `noCluster`).
     pub skipped: u32,
-    /// Always 0: deliveries are queued synchronously.
+    /// Recipients the event was queued for (happn-3's count): `successful + failed`.
     pub queued: u32,
 }
 
@@ -181,6 +181,7 @@ impl PubSub {
                 results.failed += 1;
             }
         }
+        results.queued = results.successful + results.failed;
         if local {
             let sink = self.sink.read().ok().and_then(|s| s.clone());
             if let Some(sink) = sink {

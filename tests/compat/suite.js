@@ -162,6 +162,27 @@ test('aggregate and collation: run on mongo, refused by name elsewhere', async (
   );
 });
 
+test("transactional: the writer's own events arrive before its set resolves", async () => {
+  const c = await connect();
+  const exact = collector();
+  const wide = collector();
+  await c.on('/compat/own/x', exact);
+  await c.on('/compat/own/**', wide);
+  for (let i = 0; i < 50; i++) {
+    await c.set('/compat/own/x', { i });
+    assert.strictEqual(exact.events.length, i + 1, `exact handler count right after set ${i}`);
+    assert.strictEqual(wide.events.length, i + 1, `** handler count right after set ${i}`);
+  }
+});
+
+test('publish replies are lean, as happn-3 sends them', async () => {
+  const c = await connect();
+  const reply = await c.publish('/compat/lean', { a: 1 });
+  same(Object.keys(reply._meta).sort(), ['eventId', 'path', 'published', 'status', 'type']);
+  assert.strictEqual(reply._meta.path, '/compat/lean');
+  assert.strictEqual(reply._meta.published, true);
+});
+
 test('remove with criteria removes only the matching records', async () => {
   const c = await connect();
   for (let i = 0; i < 3; i++) await c.set(`/compat/rmc/${i}`, { i });

@@ -21,6 +21,7 @@ pub mod path;
 pub mod protocol;
 pub mod pubsub;
 pub mod security;
+pub mod selfsigned;
 pub mod session;
 
 pub use happn_cluster_sdk as sdk;

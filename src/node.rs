@@ -204,10 +204,13 @@ impl NodeBuilder {
         // certificate fails the start instead of a silent plain-text port).
         let client_options = ServeOptions {
             tls: match (&proxy.key_path, &proxy.cert_path) {
-                (Some(key_path), Some(cert_path)) => Some(happn_cluster_sdk::TlsFiles {
-                    cert_path: cert_path.clone(),
-                    key_path: key_path.clone(),
-                }),
+                (Some(key_path), Some(cert_path)) => {
+                    crate::selfsigned::ensure(key_path, cert_path)?;
+                    Some(happn_cluster_sdk::TlsFiles {
+                        cert_path: cert_path.clone(),
+                        key_path: key_path.clone(),
+                    })
+                }
                 _ => None,
             },
             ..serve_options.clone()

@@ -751,3 +751,49 @@ async fn listening_sessions_expire_too() {
         "the sweep ends a session that only listens"
     );
 }
+
+/// happn-3 config that must load: a short `sessionTokenSecret` (warned about, not refused),
+/// and `disableDefaultAdminNetworkConnections` at the top level or under security.
+#[tokio::test]
+async fn happn3_security_options_load_and_apply() {
+    for key_at_top in [true, false] {
+        let mut value = json!({
+            "host": "127.0.0.1", "port": 0, "secure": true,
+            "services": {
+                "proxy": {"config": {"host": "127.0.0.1", "port": 0}},
+                "data": {"config": {"datastores": [{"name": "m", "provider": "memory"}]}},
+                "security": {"config": {
+                    "sessionTokenSecret": "short",
+                    "pbkdf2Iterations": 64,
+                    "adminUser": {"password": "admin-pass"},
+                    "users": [{"username": "ops", "password": "ops-pass", "groups": ["_ADMIN"]}]
+                }}
+            }
+        });
+        if key_at_top {
+            value["disableDefaultAdminNetworkConnections"] = true.into();
+        } else {
+            value["services"]["security"]["config"]["disableDefaultAdminNetworkConnections"] =
+                true.into();
+        }
+        let loaded = happn_cluster::config::Config::from_json_str(&value.to_string()).unwrap();
+        assert!(loaded.ignored_keys.is_empty(), "{:?}", loaded.ignored_keys);
+        let node = happn_cluster::Node::start(loaded.config).await.unwrap();
+        let err = login(&node, "_ADMIN", "admin-pass")
+            .await
+            .expect_err("_ADMIN refused over the network");
+        assert!(
+            err.to_string()
+                .contains("use of _ADMIN credentials over the network is disabled"),
+            "{err}"
+        );
+        // Other administrators log in, and tokens signed with the short secret work.
+        let ops = login(&node, "ops", "ops-pass").await.unwrap();
+        let token = ops.token().unwrap();
+        let mut options = ClientOptions::new(url(&node));
+        options.token = Some(token);
+        let again = Client::connect(options).await.expect("token login");
+        again.set("/x", json!({"ok": 1})).await.unwrap();
+        node.shutdown(Duration::from_secs(1)).await;
+    }
+}

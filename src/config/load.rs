@@ -102,6 +102,14 @@ impl Config {
     /// default datastore (`mongo` when that provider is linked, else the embedded `memory`).
     pub fn effective(&self) -> Config {
         let mut config = self.clone();
+        if config.disable_default_admin_network_connections {
+            config
+                .services
+                .security
+                .config
+                .disable_default_admin_network_connections = true;
+        }
+        config.disable_default_admin_network_connections = false;
         let orchestrator = &mut config.services.orchestrator.config;
         if orchestrator.cluster.is_empty() {
             let minimum = orchestrator.minimum_peers.unwrap_or(1);

@@ -23,6 +23,9 @@ pub struct Config {
     pub secure: bool,
     /// Host peers should dial (when the listen address is not reachable, e.g. in docker).
     pub announce_host: Option<String>,
+    /// happn-3's top-level spelling of
+    /// `services.security.config.disableDefaultAdminNetworkConnections`.
+    pub disable_default_admin_network_connections: bool,
     /// Per-service settings.
     pub services: Services,
     /// `MONGO_*` environment values captured by [`Config::apply_env`], used when the
@@ -39,6 +42,7 @@ impl Default for Config {
             port: 57000,
             secure: false,
             announce_host: None,
+            disable_default_admin_network_connections: false,
             services: Services::default(),
             env_mongo: Vec::new(),
         }
@@ -123,6 +127,9 @@ pub struct SecurityConfig {
     pub inactivity_threshold: Option<Millis>,
     /// Which `Auth` plugin verifies credentials (default: `store`, users in the datastore).
     pub auth: AuthConfig,
+    /// Refuse `_ADMIN` logins (password or token) over the network (happn-3's option; the
+    /// top-level key of the same name sets it too). Use other administrators remotely.
+    pub disable_default_admin_network_connections: bool,
 }
 
 impl Default for SecurityConfig {
@@ -137,6 +144,7 @@ impl Default for SecurityConfig {
             session_ttl: None,
             inactivity_threshold: None,
             auth: AuthConfig::default(),
+            disable_default_admin_network_connections: false,
         }
     }
 }

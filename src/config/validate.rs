@@ -165,14 +165,15 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
             "must be at least 1".into(),
         );
     }
+    // Short secrets load (happn-3 accepts them); the security service warns at start.
     if security
         .session_token_secret
         .as_ref()
-        .is_some_and(|s| s.len() < 16)
+        .is_some_and(|s| s.is_empty())
     {
         issue(
             format!("{SEC}.sessionTokenSecret"),
-            "must be at least 16 characters (or omit it to generate one)".into(),
+            "must not be empty (omit it to generate one)".into(),
         );
     }
     if security.account_lockout.enabled && security.account_lockout.attempts == 0 {

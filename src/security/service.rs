@@ -142,7 +142,15 @@ impl SecurityService {
 
     async fn bootstrap(&self) -> Result<()> {
         let secret = match &self.config.session_token_secret {
-            Some(secret) => secret.clone(),
+            Some(secret) => {
+                if secret.len() < 16 {
+                    tracing::warn!(
+                        length = secret.len(),
+                        "sessionTokenSecret is shorter than 16 characters: tokens signed with a short secret can be forged by guessing it; use 32+ random characters, or omit it to have one generated and shared through the database"
+                    );
+                }
+                secret.clone()
+            }
             None => {
                 // Every node races to create it; all end up with the one that was stored.
                 let mut data = Map::new();
@@ -262,6 +270,17 @@ impl SecurityService {
         }
     }
 
+    /// With `disableDefaultAdminNetworkConnections`, `_ADMIN` may not log in over the network
+    /// (every login through a socket is one); happn-3's error text.
+    fn refuse_network_admin(&self, username: &str) -> Result<()> {
+        if self.config.disable_default_admin_network_connections && username == ADMIN {
+            return Err(Error::Unauthorized(
+                "use of _ADMIN credentials over the network is disabled".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Failed-login bookkeeping: (accounts, unknown names, addresses) with failures on record.
     pub fn lockout_tracked(&self) -> (usize, usize, usize) {
         self.lockout.tracked()
@@ -279,8 +298,13 @@ impl SecurityService {
             Credentials::Anonymous => {
                 Err(Error::Unauthorized("Anonymous access is disabled".into()))
             }
-            Credentials::Token(token) => self.login_with_token(&token).await,
+            Credentials::Token(token) => {
+                let outcome = self.login_with_token(&token).await?;
+                self.refuse_network_admin(&outcome.identity.username)?;
+                Ok(outcome)
+            }
             Credentials::Password { username, password } => {
+                self.refuse_network_admin(&username)?;
                 if username.is_empty() || password.is_empty() {
                     return Err(Error::Unauthorized("Invalid credentials".into()));
                 }

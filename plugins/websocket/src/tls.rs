@@ -31,6 +31,14 @@ pub fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor> {
             files.cert_path.display()
         )));
     }
+    if certs.iter().any(|c| is_x509_v1(c.as_ref())) {
+        return Err(Error::bad_input(format!(
+            "certPath {}: an X.509 v1 certificate, which the TLS stack (rustls/webpki) refuses: \
+             only v3 certificates are accepted. Reissue it as v3 (openssl req -x509 … makes v3), \
+             or remove both files and the node generates a self-signed v3 pair",
+            files.cert_path.display()
+        )));
+    }
     let key = PrivateKeyDer::from_pem_file(&files.key_path).map_err(|e| {
         Error::bad_input(format!(
             "cannot read a private key from keyPath {}: {e}",
@@ -48,6 +56,36 @@ pub fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor> {
             ))
         })?;
     Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// True for an X.509 v1 certificate: its TBSCertificate has no `[0]` version field.
+fn is_x509_v1(der: &[u8]) -> bool {
+    /// The content of the DER element at the start of `bytes`, if it has `tag`.
+    fn enter(bytes: &[u8], tag: u8) -> Option<&[u8]> {
+        let (&first, rest) = bytes.split_first()?;
+        if first != tag {
+            return None;
+        }
+        let (&len, rest) = rest.split_first()?;
+        if len < 0x80 {
+            return rest.get(..usize::from(len));
+        }
+        let count = usize::from(len & 0x7f);
+        if count == 0 || count > 4 {
+            return None;
+        }
+        let (octets, rest) = (rest.get(..count)?, rest.get(count..)?);
+        let length = octets
+            .iter()
+            .fold(0usize, |n, b| (n << 8) | usize::from(*b));
+        rest.get(..length)
+    }
+    const SEQUENCE: u8 = 0x30;
+    const VERSION: u8 = 0xa0;
+    enter(der, SEQUENCE)
+        .and_then(|certificate| enter(certificate, SEQUENCE))
+        .and_then(|tbs| tbs.first().copied())
+        .is_some_and(|first| first != VERSION)
 }
 
 /// A client TLS config (ring provider, webpki roots). With `allow_self_signed` the server's

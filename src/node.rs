@@ -226,7 +226,11 @@ impl NodeBuilder {
             port: http::Port::Client,
         });
 
-        let peer_listener = bind(&config.host, config.port).await?;
+        let retry = PortRetry {
+            timeout: proxy.port_available_ping_timeout.duration(),
+            interval: proxy.port_available_ping_interval.duration(),
+        };
+        let peer_listener = bind(&config.host, config.port, retry).await?;
         let peer_addr = peer_listener.local_addr().map_err(io_error)?;
         let mut tasks = vec![spawn_serve(
             transport.clone(),
@@ -238,7 +242,7 @@ impl NodeBuilder {
         let client_addr = if proxy.defer {
             None
         } else {
-            let listener = bind(&proxy.host, proxy.port).await?;
+            let listener = bind(&proxy.host, proxy.port, retry).await?;
             let addr = listener.local_addr().map_err(io_error)?;
             tasks.push(spawn_serve(
                 transport.clone(),
@@ -295,10 +299,40 @@ fn spawn_serve(
     })
 }
 
-async fn bind(host: &str, port: u16) -> Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind((host, port))
-        .await
-        .map_err(|e| Error::unavailable(format!("cannot listen on {host}:{port}: {e}")))
+/// How long to retry a port that is in use, and how often.
+#[derive(Debug, Clone, Copy)]
+struct PortRetry {
+    timeout: Duration,
+    interval: Duration,
+}
+
+/// Binds, retrying a port in use until `retry.timeout` passes (happn-3 waits for a taken port
+/// to free); other errors, and a zero timeout, fail at once.
+async fn bind(host: &str, port: u16, retry: PortRetry) -> Result<tokio::net::TcpListener> {
+    let deadline = tokio::time::Instant::now() + retry.timeout;
+    loop {
+        match tokio::net::TcpListener::bind((host, port)).await {
+            Ok(listener) => return Ok(listener),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tracing::warn!(%host, port, "port held by another process, retrying");
+                tokio::time::sleep(retry.interval.max(Duration::from_millis(10))).await;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && !retry.timeout.is_zero() => {
+                return Err(Error::unavailable(format!(
+                    "port {port} not available: still in use after {} ms (portAvailablePingTimeout)",
+                    retry.timeout.as_millis()
+                )));
+            }
+            Err(e) => {
+                return Err(Error::unavailable(format!(
+                    "cannot listen on {host}:{port}: {e}"
+                )));
+            }
+        }
+    }
 }
 
 fn io_error(e: std::io::Error) -> Error {

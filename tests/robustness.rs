@@ -270,3 +270,61 @@ async fn a_peer_close_is_answered_and_the_connection_released() {
     }
     assert!(eventually(|| node.context().sessions().is_empty()).await);
 }
+
+/// A taken client port: fail at once by default; with `portAvailablePingTimeout` the node
+/// waits for it to free, as happn-3 does, and names the port when it never does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_port_fails_at_once_or_is_retried_when_configured() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let config_for = |timeout: u64| {
+        let mut config = test_config();
+        config.services.proxy.config.port = port;
+        config.services.proxy.config.port_available_ping_timeout = Millis(timeout);
+        config.services.proxy.config.port_available_ping_interval = Millis(100);
+        config
+    };
+    let err = Node::start(config_for(0)).await.err().expect("taken");
+    assert!(err.to_string().contains("cannot listen"), "{err}");
+    let err = Node::start(config_for(300))
+        .await
+        .err()
+        .expect("still taken");
+    assert!(
+        err.to_string()
+            .contains(&format!("port {port} not available")),
+        "{err}"
+    );
+    // Freed while the node waits: it starts on that port.
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(400));
+        drop(holder);
+    });
+    let node = Node::start(config_for(5000))
+        .await
+        .expect("starts once the port frees");
+    assert_eq!(node.client_addr().unwrap().port(), port);
+    release.join().unwrap();
+    node.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn browser_client_is_a_clear_404() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let node = start_node().await;
+    let mut stream = tokio::net::TcpStream::connect(node.client_addr().unwrap())
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /browser_client HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await.unwrap();
+    assert!(text.starts_with("HTTP/1.1 404"), "{text}");
+    assert!(
+        text.contains("browser client bundle is not served"),
+        "{text}"
+    );
+    node.shutdown(Duration::from_secs(1)).await;
+}

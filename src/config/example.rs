@@ -79,8 +79,11 @@ allowSelfSignedCerts = false
 timeout = 1200000
 # true: the embedding program opens the client port itself.
 defer = false
-# keyPath = "/etc/happn/key.pem"   # with certPath: TLS on the client port
-# certPath = "/etc/happn/cert.pem"
+# keyPath = "/etc/happn/key.pem"   # with certPath: TLS on the client port (a self-signed
+# certPath = "/etc/happn/cert.pem"  # pair is generated when neither file exists)
+# A taken port (client or internal) is retried this long (ms), every interval; 0 fails at once.
+portAvailablePingTimeout = 0
+portAvailablePingInterval = 1000
 
 [services.orchestrator.config]
 clusterName = "happn-cluster"

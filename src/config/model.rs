@@ -344,6 +344,11 @@ pub struct ProxyConfig {
     pub key_path: Option<PathBuf>,
     /// TLS certificate chain (PEM).
     pub cert_path: Option<PathBuf>,
+    /// How long to keep retrying when a port (client or internal) is taken, as happn-3 does
+    /// for 10 s; 0 (the default) fails the start at once.
+    pub port_available_ping_timeout: Millis,
+    /// How often to retry a taken port (1 s).
+    pub port_available_ping_interval: Millis,
 }
 
 impl Default for ProxyConfig {
@@ -356,6 +361,8 @@ impl Default for ProxyConfig {
             defer: false,
             key_path: None,
             cert_path: None,
+            port_available_ping_timeout: Millis(0),
+            port_available_ping_interval: Millis(1000),
         }
     }
 }

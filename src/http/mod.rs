@@ -60,6 +60,10 @@ pub async fn route(ctx: &NodeContext, request: HttpRequest, port: Port) -> HttpR
             response.headers = vec![("content-type".into(), "text/plain; version=0.0.4".into())];
             response
         }
+        "/browser_client" => HttpResponse::text(
+            404,
+            "the happn browser client bundle is not served by this server: build it from the happn-3 npm package (lib/client.js) and serve it yourself",
+        ),
         _ => HttpResponse::text(404, "not found"),
     }
 }

@@ -39,9 +39,16 @@ async fn logins_succeed_and_fail_as_expected() {
             "{user}: {err}"
         );
     }
+    // As happn-3: no credentials at all are wrong credentials; the `_ANONYMOUS` user is
+    // refused as anonymous access.
     let anonymous = Client::connect(ClientOptions::new(url(&node)))
         .await
         .unwrap_err();
+    assert!(
+        anonymous.to_string().contains("Invalid credentials"),
+        "{anonymous}"
+    );
+    let anonymous = login(&node, "_ANONYMOUS", "anything").await.unwrap_err();
     assert!(
         anonymous
             .to_string()

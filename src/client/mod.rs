@@ -594,6 +594,7 @@ fn check_reply(reply: Value) -> Result<Value> {
         Some(503) => Error::Unavailable(text),
         Some(504) => Error::Timeout(text),
         Some(501) => Error::Unsupported(text),
+        Some(500) if name == "SystemError" => Error::System(text),
         _ => Error::Internal(text),
     })
 }

@@ -19,7 +19,7 @@ struct Route {
 
 /// happn-3's refusal for a feature the path's datastore lacks.
 fn missing_feature(feature: &str, query: &PathQuery) -> Error {
-    Error::Unsupported(format!(
+    Error::System(format!(
         "{feature} feature not available for provider on path: {}",
         query.as_str()
     ))

@@ -86,6 +86,7 @@ pub fn wire_error(error: &Error) -> Value {
         Error::Unsupported(_) => ("Error", 501),
         Error::Unavailable(_) => ("SystemError", 503),
         Error::Timeout(_) => ("SystemError", 504),
+        Error::System(_) => ("SystemError", 500),
         _ => ("SystemError", 500),
     };
     json!({"name": name, "code": code, "message": error.message()})

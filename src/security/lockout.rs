@@ -136,7 +136,7 @@ impl Lockout {
                     tables.accounts.remove(name);
                     tables.unknown.remove(name);
                 } else if failures.locked_until.is_some() {
-                    return Err(Error::Unauthorized("Account locked out".into()));
+                    return Err(Error::Forbidden("Account locked out".into()));
                 }
                 let failures = tables.failures(name).count;
                 let budget = self.config.attempts.saturating_sub(failures).max(1);

@@ -274,7 +274,7 @@ impl SecurityService {
     /// (every login through a socket is one); happn-3's error text.
     fn refuse_network_admin(&self, username: &str) -> Result<()> {
         if self.config.disable_default_admin_network_connections && username == ADMIN {
-            return Err(Error::Unauthorized(
+            return Err(Error::Forbidden(
                 "use of _ADMIN credentials over the network is disabled".into(),
             ));
         }
@@ -368,10 +368,11 @@ impl SecurityService {
         }
         let claims = token::verify(token, &self.secret(), now_millis()).map_err(|e| match e {
             TokenError::Expired => Error::Unauthorized("expired session token".into()),
-            other => Error::Unauthorized(other.to_string()),
+            // happn-3's text for any token it cannot decode or verify.
+            _ => Error::Unauthorized("Invalid credentials: invalid session token".into()),
         })?;
         if self.is_revoked(&claims.sid).await? {
-            return Err(Error::Unauthorized("token has been revoked".into()));
+            return Err(Error::Forbidden("token has been revoked".into()));
         }
         let identity = if claims.src == "store" {
             // Stored users: the user must still exist, be the same user (not a re-created
@@ -386,11 +387,8 @@ impl SecurityService {
                         custom_data: user.custom_data,
                     }
                 }
-                _ => {
-                    return Err(Error::Unauthorized(
-                        "the token's user no longer exists".into(),
-                    ));
-                }
+                // The user is gone or is a re-created namesake: happn-3's text.
+                _ => return Err(Error::Unauthorized("Invalid credentials".into())),
             }
         } else if claims.src == self.auth_name {
             // Users verified by a third-party plugin keep the groups asserted at login.
@@ -406,8 +404,9 @@ impl SecurityService {
                 custom_data: Value::Null,
             }
         } else {
+            // Issued by another authentication source.
             return Err(Error::Unauthorized(
-                "the token was issued by another authentication source".into(),
+                "Invalid credentials: invalid session token".into(),
             ));
         };
         Ok((claims, identity))

@@ -42,17 +42,18 @@ impl Session {
             ));
         }
         if self.ctx.secure {
+            // As happn-3 decides: a token wins; `_ANONYMOUS` (with or without a password) is an
+            // anonymous login; anything short of a username and a password is wrong credentials.
             let credentials = match (&username, password, token) {
                 (_, _, Some(token)) => Credentials::Token(token),
+                (Some(username), _, None) if username == "_ANONYMOUS" => Credentials::Anonymous,
                 (Some(username), Some(password), None) => Credentials::Password {
                     username: username.clone(),
                     password,
                 },
-                (Some(username), None, None) if username == "_ANONYMOUS" => Credentials::Anonymous,
-                (Some(_), None, None) => {
+                (Some(_), None, None) | (None, _, None) => {
                     return Err(Error::Unauthorized("Invalid credentials".into()));
                 }
-                (None, _, None) => Credentials::Anonymous,
             };
             let outcome = self
                 .ctx
@@ -116,7 +117,7 @@ impl Session {
                 .end_after_reply
                 .lock()
                 .unwrap_or_else(|p| p.into_inner()) = Some("token-expired");
-            return Err(Error::Unauthorized("expired session token".into()));
+            return Err(Error::Forbidden("expired session token".into()));
         }
         if let Some(threshold) = self.ctx.inactivity_threshold {
             let last = self.handle.touch();
@@ -125,7 +126,7 @@ impl Session {
                     .end_after_reply
                     .lock()
                     .unwrap_or_else(|p| p.into_inner()) = Some("inactivity-threshold");
-                return Err(Error::Unauthorized(
+                return Err(Error::Forbidden(
                     "session inactivity threshold reached".into(),
                 ));
             }

@@ -76,13 +76,13 @@ impl Session {
             let amount = amount
                 .as_number()
                 .cloned()
-                .ok_or_else(|| Error::bad_input("increment must be a number"))?;
+                .ok_or_else(|| Error::System("increment option value must be a number".into()))?;
             let gauge = match &request.data {
                 Value::String(gauge) if !gauge.is_empty() => gauge.clone(),
                 Value::Null => "counter".to_string(),
                 _ => {
-                    return Err(Error::bad_input(
-                        "invalid increment counter field name, must be a string",
+                    return Err(Error::System(
+                        "invalid increment counter field name, must be a string".into(),
                     ));
                 }
             };

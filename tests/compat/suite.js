@@ -183,6 +183,23 @@ test('publish replies are lean, as happn-3 sends them', async () => {
   assert.strictEqual(reply._meta.published, true);
 });
 
+test("happn-3's error names, codes and texts for data-service refusals", async () => {
+  const c = await connect();
+  await assert.rejects(c.get('/compat/errs/*', { criteria: { a: { $regex: 5 } } }), (e) => {
+    assert.strictEqual(e.toString(), 'SystemError: $regex parameter value must be an Array or a string');
+    assert.strictEqual(e.code, 500);
+    return true;
+  });
+  if (process.env.HAPPN_PROVIDER !== 'happn-db-provider-mongo') {
+    await assert.rejects(c.get('/compat/errs/*', { options: { aggregate: [{ $count: 'n' }] } }), (e) => {
+      assert.strictEqual(e.name, 'SystemError');
+      assert.strictEqual(e.code, 500);
+      return true;
+    });
+  }
+  assert.strictEqual((await c.set('/compat/errs/ok', { ok: 1 })).ok, 1, 'the session keeps working');
+});
+
 test('remove with criteria removes only the matching records', async () => {
   const c = await connect();
   for (let i = 0; i < 3; i++) await c.set(`/compat/rmc/${i}`, { i });

@@ -610,8 +610,8 @@ fn parse_regex(operand: &Value, options: &str) -> Result<Regex> {
             (pattern, flags)
         }
         _ => {
-            return Err(Error::bad_input(
-                "$regex needs a string or [pattern, flags]",
+            return Err(Error::System(
+                "$regex parameter value must be an Array or a string".into(),
             ));
         }
     };

@@ -34,6 +34,11 @@ pub enum Error {
     /// A bug or an unexpected backend failure.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A request refused the way happn-3's data service refuses it, which happn clients
+    /// receive as `SystemError` (500): a criteria `$regex` of the wrong type, a non-numeric
+    /// increment, a feature the path's datastore lacks. Not a node fault.
+    #[error("{0}")]
+    System(String),
 }
 
 impl Error {
@@ -68,7 +73,8 @@ impl Error {
             | Error::Forbidden(m)
             | Error::Timeout(m)
             | Error::Unsupported(m)
-            | Error::Internal(m) => m,
+            | Error::Internal(m)
+            | Error::System(m) => m,
         }
     }
 }

@@ -47,10 +47,9 @@ struct Written {
     modified: Option<i64>,
     /// For merges: the posted fields (what merge subscribers receive).
     posted: Option<Value>,
-    /// What the reply carries for a writer without `get` on the path, where that differs
-    /// from `data` (merges: the posted fields; increments: the gauge name only). Such a
-    /// writer's reply `_meta` keeps only the path, so it cannot tell whether the record
-    /// existed.
+    /// What the reply carries for a writer without `get` on the path, where that is neither
+    /// `data` nor `posted` (increments: the gauge name only). Such a writer's reply `_meta`
+    /// keeps only the path, so it cannot tell whether the record existed.
     blind: Option<Value>,
 }
 
@@ -112,7 +111,6 @@ impl Session {
             let posted = merge.then(|| Value::Object(data.clone()));
             let record = self.ctx.data.set(&path, data, merge, by).await?;
             Written {
-                blind: posted.clone(),
                 posted,
                 ..written_record(record)
             }
@@ -200,7 +198,8 @@ impl Session {
             .restricted()
             .is_some_and(|permissions| !permissions.allows(Action::Get, path))
         {
-            if let Some(blind) = written.blind.take() {
+            // Merges: what was posted; increments: the gauge name; sets: their own data.
+            if let Some(blind) = written.blind.take().or_else(|| written.posted.clone()) {
                 written.data = blind;
             }
             written.meta.retain(|key, _| key == "path");

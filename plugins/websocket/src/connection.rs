@@ -32,8 +32,8 @@ const HEAD_BYTES: usize = 512;
 /// Frames written before one flush.
 const MAX_BATCH: usize = 64;
 /// Socket read buffer per connection. Small, because idle connections dominate a server's
-/// memory; larger frames grow it as needed.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// memory (and it is zeroed per read); larger frames grow it as needed.
+const READ_BUFFER_BYTES: usize = 2 * 1024;
 /// Frames queued from the socket to the host (bytes are bounded separately).
 const INBOUND_FRAMES: usize = 64;
 

@@ -177,7 +177,7 @@ impl NodeBuilder {
             data,
             security,
             inactivity_threshold: security_config.inactivity_threshold.map(|t| t.0 as i64),
-            pubsub: PubSub::new(metrics.clone()),
+            pubsub: PubSub::new(metrics.clone(), limits.acknowledge_timeout),
             metrics,
             limits: limits.clone(),
             sessions: Mutex::new(HashMap::new()),
@@ -217,6 +217,12 @@ impl NodeBuilder {
         };
         transport.check(&client_options)?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        // One loop expires every ACKNOWLEDGED publication that waited too long.
+        let expiry = {
+            let ctx = ctx.clone();
+            let shutdown = shutdown_rx.clone();
+            tokio::spawn(async move { ctx.pubsub.acks().run_expiry(shutdown).await })
+        };
         let host: Arc<dyn Host> = Arc::new(NodeHost {
             ctx: ctx.clone(),
             port: http::Port::Internal,
@@ -232,13 +238,16 @@ impl NodeBuilder {
         };
         let peer_listener = bind(&config.host, config.port, retry).await?;
         let peer_addr = peer_listener.local_addr().map_err(io_error)?;
-        let mut tasks = vec![spawn_serve(
-            transport.clone(),
-            peer_listener,
-            host.clone(),
-            serve_options.clone(),
-            shutdown_rx.clone(),
-        )];
+        let mut tasks = vec![
+            expiry,
+            spawn_serve(
+                transport.clone(),
+                peer_listener,
+                host.clone(),
+                serve_options.clone(),
+                shutdown_rx.clone(),
+            ),
+        ];
         let client_addr = if proxy.defer {
             None
         } else {

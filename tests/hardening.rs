@@ -560,3 +560,39 @@ async fn health_and_metrics_need_an_admin_token_on_a_secure_client_port() {
     );
     open.shutdown(Duration::from_secs(1)).await;
 }
+
+/// ACKNOWLEDGED publications nobody acks cannot pile up without bound: one expiry loop
+/// serves them all, and a publisher with 1,024 waiting is told at once for the next ones
+/// (which are still stored and published).
+#[tokio::test]
+async fn unacknowledged_publications_are_bounded_per_publisher() {
+    let node = Node::start(test_config()).await.unwrap();
+    let _silent = subscriber(&node, "/flood/*").await;
+    let mut publisher = RawPeer::connect(&node).await;
+    publisher.handshake().await;
+    const SENT: u64 = 1030;
+    for i in 0..SENT {
+        publisher
+            .send_json(json!({"action": "set", "eventId": 100 + i, "path": format!("/flood/{i}"), "data": {}, "options": {"consistency": 3}}))
+            .await;
+    }
+    let (mut replies, mut refused) = (0, 0);
+    while replies < SENT || refused < SENT - 1024 {
+        let frame = publisher.next_json().await.expect("a frame");
+        if frame["action"] == "publication-ack" {
+            assert_eq!(
+                frame["error"], "too many unacknowledged publications pending for this session",
+                "{frame}"
+            );
+            refused += 1;
+        } else {
+            assert_eq!(frame["_meta"]["status"], "ok", "{frame}");
+            replies += 1;
+        }
+    }
+    assert_eq!((replies, refused), (SENT, SENT - 1024));
+    assert_eq!(node.context().pubsub.acks().pending(), 1024);
+    let c = client(&node).await;
+    assert_eq!(c.count("/flood/*", Default::default()).await.unwrap(), SENT);
+    node.shutdown(Duration::from_secs(1)).await;
+}

@@ -1,7 +1,8 @@
 //! Tracking subscriber acknowledgements of ACKNOWLEDGED (consistency 3) publications.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -35,21 +36,84 @@ impl Pending {
     }
 }
 
-/// Pending ACKNOWLEDGED publications by publication id.
+/// Publications one session may have waiting for acks at once; more are published but not
+/// tracked, and the publisher is told at once.
+pub const MAX_PENDING_PER_PUBLISHER: usize = 1024;
+
 #[derive(Default)]
+struct State {
+    pending: HashMap<String, Pending>,
+    /// Expiry order: every publication waits the same timeout, so deadlines arrive in
+    /// insertion order and one queue serves them all.
+    deadlines: VecDeque<(Instant, String)>,
+    /// Publications waiting per publisher session.
+    per_publisher: HashMap<String, usize>,
+}
+
+impl State {
+    fn take(&mut self, publication_id: &str) -> Option<Pending> {
+        let entry = self.pending.remove(publication_id)?;
+        if let Some(count) = self.per_publisher.get_mut(&entry.publisher.id) {
+            *count -= 1;
+            if *count == 0 {
+                self.per_publisher.remove(&entry.publisher.id);
+            }
+        }
+        Some(entry)
+    }
+}
+
+/// Pending ACKNOWLEDGED publications by publication id, expired by one loop
+/// ([`AckTracker::run_expiry`]) rather than a sleeping task per publication.
 pub struct AckTracker {
-    pending: Mutex<HashMap<String, Pending>>,
+    state: Mutex<State>,
+    timeout: Duration,
 }
 
 impl AckTracker {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending>> {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    /// A tracker whose publications wait `timeout` for their acks.
+    pub fn new(timeout: Duration) -> Self {
+        AckTracker {
+            state: Mutex::new(State::default()),
+            timeout,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Starts tracking a publication before it is delivered, so that an ack racing the
-    /// fan-out is never lost.
-    pub fn start(&self, publication_id: String, publisher: Arc<SessionHandle>, event_id: Value) {
-        self.lock().insert(
+    /// fan-out is never lost. Refused (`false`, and the publisher is told with a
+    /// `publication-ack` error) when the publisher already has
+    /// [`MAX_PENDING_PER_PUBLISHER`] waiting.
+    pub fn start(
+        &self,
+        publication_id: String,
+        publisher: Arc<SessionHandle>,
+        event_id: Value,
+    ) -> bool {
+        let mut state = self.lock();
+        let waiting = state.per_publisher.get(&publisher.id).copied().unwrap_or(0);
+        if waiting >= MAX_PENDING_PER_PUBLISHER {
+            drop(state);
+            publisher.send(
+                frame(
+                    &publication_id,
+                    &event_id,
+                    PublishResults::default(),
+                    0,
+                    Some("too many unacknowledged publications pending for this session"),
+                )
+                .into(),
+            );
+            return false;
+        }
+        *state.per_publisher.entry(publisher.id.clone()).or_default() += 1;
+        state
+            .deadlines
+            .push_back((Instant::now() + self.timeout, publication_id.clone()));
+        state.pending.insert(
             publication_id,
             Pending {
                 publisher,
@@ -59,6 +123,7 @@ impl AckTracker {
                 acked: HashSet::new(),
             },
         );
+        true
     }
 
     /// Records which sessions must ack (those the event was sent to); completes at once
@@ -70,8 +135,8 @@ impl AckTracker {
         recipients: impl IntoIterator<Item = String>,
     ) {
         let done = {
-            let mut pending = self.lock();
-            let Some(entry) = pending.get_mut(publication_id) else {
+            let mut state = self.lock();
+            let Some(entry) = state.pending.get_mut(publication_id) else {
                 return;
             };
             entry.results = results;
@@ -79,7 +144,7 @@ impl AckTracker {
             if !entry.complete() {
                 return;
             }
-            pending.remove(publication_id)
+            state.take(publication_id)
         };
         if let Some(entry) = done {
             self.complete(publication_id, entry);
@@ -105,8 +170,8 @@ impl AckTracker {
     /// (or already completed) publication id.
     pub fn ack(&self, publication_id: &str, session_id: &str) -> bool {
         let done = {
-            let mut pending = self.lock();
-            let Some(entry) = pending.get_mut(publication_id) else {
+            let mut state = self.lock();
+            let Some(entry) = state.pending.get_mut(publication_id) else {
                 return false;
             };
             if entry
@@ -121,7 +186,7 @@ impl AckTracker {
             if !entry.complete() {
                 return true;
             }
-            pending.remove(publication_id)
+            state.take(publication_id)
         };
         if let Some(entry) = done {
             self.complete(publication_id, entry);
@@ -129,13 +194,28 @@ impl AckTracker {
         true
     }
 
-    /// Fails a publication still waiting after its timeout with `unacknowledged publication`.
-    pub fn expire(&self, publication_id: &str) {
-        let entry = self.lock().remove(publication_id);
-        if let Some(entry) = entry {
+    /// Fails every publication whose timeout has passed with `unacknowledged publication`;
+    /// returns how many.
+    pub fn expire_due(&self, now: Instant) -> usize {
+        let mut expired = Vec::new();
+        {
+            let mut state = self.lock();
+            while let Some((deadline, _)) = state.deadlines.front() {
+                if *deadline > now {
+                    break;
+                }
+                let Some((_, id)) = state.deadlines.pop_front() else {
+                    break;
+                };
+                if let Some(entry) = state.take(&id) {
+                    expired.push((id, entry));
+                }
+            }
+        }
+        for (id, entry) in &expired {
             entry.publisher.send(
                 frame(
-                    publication_id,
+                    id,
                     &entry.event_id,
                     entry.results,
                     entry.acknowledged(),
@@ -144,11 +224,29 @@ impl AckTracker {
                 .into(),
             );
         }
+        expired.len()
+    }
+
+    /// Expires due publications until `shutdown` turns true (or its sender is dropped).
+    pub async fn run_expiry(&self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let tick = (self.timeout / 10).clamp(Duration::from_millis(10), Duration::from_millis(250));
+        loop {
+            tokio::select! {
+                changed = shutdown.changed() => {
+                    if changed.is_err() || *shutdown.borrow() {
+                        return;
+                    }
+                }
+                _ = tokio::time::sleep(tick) => {
+                    self.expire_due(Instant::now());
+                }
+            }
+        }
     }
 
     /// Number of publications still waiting for acks.
     pub fn pending(&self) -> usize {
-        self.lock().len()
+        self.lock().pending.len()
     }
 }
 

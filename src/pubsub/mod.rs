@@ -67,12 +67,12 @@ pub struct PubSub {
 }
 
 impl PubSub {
-    /// An empty publisher.
-    pub fn new(metrics: Arc<Metrics>) -> Self {
+    /// An empty publisher whose ACKNOWLEDGED publications wait `acknowledge_timeout`.
+    pub fn new(metrics: Arc<Metrics>, acknowledge_timeout: std::time::Duration) -> Self {
         PubSub {
             index: Mutex::new(SubscriptionIndex::new()),
             sink: RwLock::new(None),
-            acks: AckTracker::default(),
+            acks: AckTracker::new(acknowledge_timeout),
             metrics,
         }
     }

@@ -1,8 +1,6 @@
 //! Data actions: set (with merge, increment, publish-only), get, count, remove; and the
 //! publication each write makes under the requested consistency.
 
-use std::sync::Arc;
-
 use happn_cluster_sdk::{Error, FindOptions, PathQuery, Record, wrap_data};
 use serde_json::{Map, Value, json};
 
@@ -447,19 +445,16 @@ impl Session {
             Consistency::Acknowledged => {
                 self.send(self.write_reply(request, path, written.data, written.meta, None));
                 let id = publication.publication_id.clone();
-                pubsub
-                    .acks()
-                    .start(id.clone(), self.handle.clone(), request.event_id.clone());
+                let tracked =
+                    pubsub
+                        .acks()
+                        .start(id.clone(), self.handle.clone(), request.event_id.clone());
                 let (results, recipients) = pubsub.publish(&publication);
-                pubsub
-                    .acks()
-                    .settle(&id, results, recipients.iter().map(|s| s.id.clone()));
-                let ctx = Arc::clone(&self.ctx);
-                let timeout = self.ctx.limits.acknowledge_timeout;
-                tokio::spawn(async move {
-                    tokio::time::sleep(timeout).await;
-                    ctx.pubsub.acks().expire(&id);
-                });
+                if tracked {
+                    pubsub
+                        .acks()
+                        .settle(&id, results, recipients.iter().map(|s| s.id.clone()));
+                }
                 Ok(None)
             }
         }

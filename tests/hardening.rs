@@ -59,6 +59,19 @@ fn with_lockout(
     config
 }
 
+/// `increment` request: adds `by` to the `counter` gauge at `path`.
+async fn increment(
+    client: &happn_cluster::client::Client,
+    path: &str,
+    by: Value,
+) -> happn_cluster::sdk::Result<Value> {
+    let mut options = Map::new();
+    options.insert("increment".into(), by);
+    client
+        .request("set", Some(path), json!("counter"), Some(options))
+        .await
+}
+
 // ---- 1. deep masks and paths --------------------------------------------------------------
 
 #[tokio::test]
@@ -420,19 +433,16 @@ async fn regex_bombs_are_refused_and_other_sessions_keep_being_served() {
 async fn increment_overflow_is_an_error_and_writes_nothing() {
     let node = Node::start(test_config()).await.unwrap();
     let c = client(&node).await;
-    let increment = |by: Value| {
-        let mut options = Map::new();
-        options.insert("increment".into(), by);
-        c.request("set", Some("/gauges/g"), json!("counter"), Some(options))
-    };
-    increment(json!(1e308)).await.unwrap();
-    let err = increment(json!(1e308)).await.unwrap_err();
+    increment(&c, "/gauges/g", json!(1e308)).await.unwrap();
+    let err = increment(&c, "/gauges/g", json!(1e308)).await.unwrap_err();
     assert!(err.to_string().contains("overflows"), "{err}");
     assert_eq!(
         c.get("/gauges/g").await.unwrap().unwrap()["counter"]["value"],
         json!(1e308)
     );
-    let err = increment(json!(u64::MAX)).await.unwrap_err();
+    let err = increment(&c, "/gauges/g", json!(u64::MAX))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("2^63"), "{err}");
     node.shutdown(Duration::from_secs(1)).await;
 }
@@ -476,15 +486,7 @@ async fn writers_without_get_learn_nothing_from_their_replies() {
         reply["_meta"]["created"].is_i64(),
         "a reader sees the record meta: {reply}"
     );
-    let mut options = Map::new();
-    options.insert("increment".into(), json!(41));
-    admin
-        .request(
-            "set",
-            Some("/inbox/counter"),
-            json!("counter"),
-            Some(options),
-        )
+    increment(&admin, "/inbox/counter", json!(41))
         .await
         .unwrap();
     let writer = login(&node, "writer", "writer-pass").await.unwrap();
@@ -498,15 +500,7 @@ async fn writers_without_get_learn_nothing_from_their_replies() {
         "{reply}"
     );
     assert_eq!(reply["data"]["mine"], 2, "{reply}");
-    let mut options = Map::new();
-    options.insert("increment".into(), json!(0));
-    let reply = writer
-        .request(
-            "set",
-            Some("/inbox/counter"),
-            json!("counter"),
-            Some(options),
-        )
+    let reply = increment(&writer, "/inbox/counter", json!(0))
         .await
         .unwrap();
     assert!(

@@ -17,15 +17,8 @@ fn write_self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::P
     (cert, key)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_npm_client_connects_over_tls() {
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = write_self_signed(dir.path());
-    let mut config = common::test_config();
-    config.services.proxy.config.cert_path = Some(cert);
-    config.services.proxy.config.key_path = Some(key);
-    let node = Node::start(config).await.unwrap();
-    let port = node.client_addr().unwrap().port();
+/// Runs `tests/compat/tls-check.js`: the npm client over `https` to `port`.
+async fn npm_client_connects_over_tls(port: u16) {
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .arg("tests/compat/tls-check.js")
@@ -38,7 +31,19 @@ async fn the_npm_client_connects_over_tls() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("tls ok"));
+    assert!(stdout.contains("tls ok"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_npm_client_connects_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = write_self_signed(dir.path());
+    let mut config = common::test_config();
+    config.services.proxy.config.cert_path = Some(cert);
+    config.services.proxy.config.key_path = Some(key);
+    let node = Node::start(config).await.unwrap();
+    let port = node.client_addr().unwrap().port();
+    npm_client_connects_over_tls(port).await;
     // The Rust client over wss: accepted when told to trust self-signed certificates,
     // refused otherwise.
     let https = format!("https://127.0.0.1:{port}");
@@ -87,18 +92,7 @@ async fn missing_key_and_certificate_files_are_generated() {
         let mode = std::fs::metadata(&key).unwrap().permissions().mode();
         assert_eq!(mode & 0o077, 0, "the private key is private: {mode:o}");
     }
-    let port = node.client_addr().unwrap().port();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg("tests/compat/tls-check.js")
-            .env("HAPPN_PORT", port.to_string())
-            .output()
-            .expect("node runs")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("tls ok"), "{stdout}");
+    npm_client_connects_over_tls(node.client_addr().unwrap().port()).await;
     node.shutdown(std::time::Duration::from_secs(1)).await;
     // The second start reuses the pair.
     let before = std::fs::read(&cert).unwrap();

@@ -115,15 +115,21 @@ impl Criteria {
     }
 }
 
-/// True if any key of the (already depth-checked) document is an extension operator.
+/// True if any key of the document is an extension operator.
 fn uses_extension_operators(doc: &Value) -> bool {
-    let mut pending = vec![doc];
+    find_key(doc, EXTENSION_OPERATORS).is_some()
+}
+
+/// The first object key anywhere in `value` (at any depth, inside arrays too) that is one of
+/// `keys`. Iterative: the document's depth never sizes the call stack.
+pub(crate) fn find_key<'a>(value: &'a Value, keys: &[&str]) -> Option<&'a str> {
+    let mut pending = vec![value];
     while let Some(value) = pending.pop() {
         match value {
             Value::Object(map) => {
                 for (key, inner) in map {
-                    if EXTENSION_OPERATORS.contains(&key.as_str()) {
-                        return true;
+                    if keys.contains(&key.as_str()) {
+                        return Some(key);
                     }
                     pending.push(inner);
                 }
@@ -132,7 +138,7 @@ fn uses_extension_operators(doc: &Value) -> bool {
             _ => {}
         }
     }
-    false
+    None
 }
 
 fn rewrite_document(doc: &Value) -> Value {

@@ -106,22 +106,10 @@ pub fn parse_pipeline(value: &Value) -> Result<Vec<Value>> {
             )));
         }
     }
-    let mut pending: Vec<&Value> = stages.iter().collect();
-    while let Some(value) = pending.pop() {
-        match value {
-            Value::Object(map) => {
-                for (key, inner) in map {
-                    if FORBIDDEN_IN_PIPELINES.contains(&key.as_str()) {
-                        return Err(Error::bad_input(format!(
-                            "{key} is not allowed in an aggregate pipeline"
-                        )));
-                    }
-                    pending.push(inner);
-                }
-            }
-            Value::Array(items) => pending.extend(items),
-            _ => {}
-        }
+    if let Some(key) = crate::criteria::find_key(value, FORBIDDEN_IN_PIPELINES) {
+        return Err(Error::bad_input(format!(
+            "{key} is not allowed in an aggregate pipeline"
+        )));
     }
     Ok(stages.clone())
 }

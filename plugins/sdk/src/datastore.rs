@@ -115,6 +115,15 @@ pub fn parse_pipeline(value: &Value) -> Result<Vec<Value>> {
 }
 
 impl FindOptions {
+    /// Only `criteria`: no sort, paging, projection or collation (for counting or removing
+    /// what matches, decided in process).
+    pub fn matching(criteria: &Criteria) -> Self {
+        FindOptions {
+            criteria: Some(criteria.clone()),
+            ..FindOptions::default()
+        }
+    }
+
     /// Parses happn's `get`/`count` parameters: `{criteria, options: {sort, limit, skip, fields}}`
     /// (`sort` and `fields` are also accepted at the top level, as the original server does).
     pub fn from_params(params: Option<&Value>) -> Result<Self> {

@@ -543,10 +543,7 @@ impl Datastore for MongoDatastore {
 
     async fn count(&self, query: &PathQuery, criteria: Option<&Criteria>) -> Result<u64> {
         if let Some(criteria) = criteria.filter(|c| !c.is_mongo_native()) {
-            let options = FindOptions {
-                criteria: Some(criteria.clone()),
-                ..FindOptions::default()
-            };
+            let options = FindOptions::matching(criteria);
             return Ok(self.find(query, &options).await?.len() as u64);
         }
         let filter = Self::filter(query, criteria)?;
@@ -561,10 +558,7 @@ impl Datastore for MongoDatastore {
             // Decided in process, then removed by path, each only if unchanged since it was
             // read (its `modified` still the same), so a concurrent rewrite is not removed.
             Some(criteria) => {
-                let options = FindOptions {
-                    criteria: Some(criteria.clone()),
-                    ..FindOptions::default()
-                };
+                let options = FindOptions::matching(criteria);
                 let doomed: Vec<Document> = self
                     .find(query, &options)
                     .await?

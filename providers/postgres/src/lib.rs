@@ -387,10 +387,7 @@ impl Datastore for PostgresDatastore {
         if let Some(criteria) = criteria {
             let fragment = translate(criteria.stored_form(), &mut params);
             if !fragment.exact {
-                let options = FindOptions {
-                    criteria: Some(criteria.clone()),
-                    ..FindOptions::default()
-                };
+                let options = FindOptions::matching(criteria);
                 return Ok(self.find(query, &options).await?.len() as u64);
             }
             clause = format!("{clause} AND {}", fragment.sql);

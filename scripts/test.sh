@@ -54,6 +54,9 @@ export HAPPN_TEST_POSTGRES_URL="${HAPPN_TEST_POSTGRES_URL:-postgres://postgres@1
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "module graph: no import cycle, only lib.rs and main.rs import node"
+python3 scripts/module-graph.py
+
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 

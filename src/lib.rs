@@ -4,18 +4,24 @@
 //! the happn-3 client. This crate is the host: it loads the [`config`], links the plugins
 //! (datastores, discovery, transport, auth — see [`sdk`]) and runs a [`Node`].
 //!
-//! Layout: [`path`] (paths, masks, the subscription index), [`data`] (datastore routing),
-//! [`pubsub`] (publication and fan-out), [`protocol`] (happn wire messages), [`session`]
-//! (one connection), [`http`] (plain HTTP routes), [`node`] (startup and shutdown),
-//! [`client`] (the Rust client).
+//! Layout (each module depends only on those after it; the README's Layout section draws
+//! the graph): [`node`] (the composition root: startup and shutdown), [`http`] (plain HTTP
+//! routes), [`session`] (client sessions, the registry and accept gate, the access policy,
+//! live security updates), [`pubsub`] (publication and fan-out to recipients), [`security`]
+//! (users, groups, permissions, tokens, and their change feed), [`data`] (datastore
+//! routing), [`protocol`] (happn wire messages and typed requests), [`path`] (paths, masks,
+//! the subscription index), [`names`], [`lifecycle`], [`metrics`], [`config`]; beside them
+//! [`client`] (the Rust client), [`loadgen`] and [`admin`] (CLI tools).
 
 pub mod admin;
 pub mod client;
 pub mod config;
 pub mod data;
 pub mod http;
+pub mod lifecycle;
 pub mod loadgen;
 pub mod metrics;
+pub mod names;
 pub mod node;
 pub mod path;
 pub mod protocol;

@@ -91,7 +91,7 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Run) {
         Command::Bench(args) => bench(args),
         Command::Config(ConfigCommand::Example) => {
-            print!("{}", config::EXAMPLE_TOML);
+            print!("{}", config::example_with_plugins());
             ExitCode::SUCCESS
         }
         Command::Config(ConfigCommand::Check) => with_config(path, |effective| {

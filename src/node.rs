@@ -1,130 +1,44 @@
-//! A running node: builds the datastores and publisher from config, serves the internal
-//! (peer) port and the client port, and shuts down gracefully.
+//! The composition root: builds every service from config, hands each consumer only the
+//! handles it needs (sessions a [`SessionContext`], HTTP an [`HttpState`]), spawns the
+//! background tasks under one [`Lifecycle`], serves the internal (peer) port and the client
+//! port, and shuts all of it down in a fixed order. Only `lib.rs`, `main.rs` and tests use it.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use happn_cluster_sdk::{
-    Connection, Error, Host, HttpRequest, HttpResponse, Result, ServeOptions, Transport,
+    BuildContext, Connection, Error, Host, HttpRequest, HttpResponse, Result, ServeOptions,
+    Transport, registry,
 };
-use happn_transport_websocket::WebSocketTransport;
-use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 
 use crate::config::{self, Config};
 use crate::data::DataService;
-use crate::http;
+use crate::http::{self, HttpState};
+use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
 use crate::pubsub::PubSub;
 use crate::security::SecurityService;
-use crate::session::{self, SessionHandle};
+use crate::session::{self, Access, Limits, SessionContext, SessionHandle};
 
-/// Limits applied to every session.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Largest accepted inbound message.
-    pub max_message_bytes: usize,
-    /// Outbound queue capacity per session.
-    pub outbound_queue: usize,
-    /// Server heartbeat interval.
-    pub ping_interval: Duration,
-    /// How long an ACKNOWLEDGED publication waits for subscriber acks.
-    pub acknowledge_timeout: Duration,
-    /// Secure sessions must log in within this long of connecting.
-    pub login_timeout: Duration,
-    /// Longest accepted path or mask, and most segments in one.
-    pub paths: crate::path::PathLimits,
-}
-
-/// Everything a session needs from its node.
-pub struct NodeContext {
-    /// The node's name.
-    pub name: String,
-    /// Whether security is on.
-    pub secure: bool,
-    /// Datastores and routing.
-    pub data: Arc<DataService>,
-    /// Users, groups, permissions and tokens (enforced only when `secure`).
-    pub security: Arc<SecurityService>,
-    /// Sessions idle longer than this (ms) are ended (secure nodes).
-    pub inactivity_threshold: Option<i64>,
-    /// Subscriptions and publication.
-    pub pubsub: PubSub,
-    /// Counters.
-    pub metrics: Arc<Metrics>,
-    /// Per-session limits.
-    pub limits: Limits,
-    sessions: Mutex<HashMap<String, Arc<SessionHandle>>>,
-    /// Dropped by each session task when it ends (graceful shutdown waits for all).
-    session_done: Mutex<Option<mpsc::Sender<()>>>,
-    accepting: watch::Sender<bool>,
-}
-
-impl NodeContext {
-    /// Registers a new session; false once the node is shutting down.
-    pub(crate) fn register_session(&self, handle: Arc<SessionHandle>) -> bool {
-        if !*self.accepting.borrow() {
-            return false;
-        }
-        self.metrics.sessions.inc();
-        self.metrics.sessions_total.inc();
-        self.sessions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(handle.id.clone(), handle);
-        true
-    }
-
-    /// Forgets a session that ended.
-    pub(crate) fn unregister_session(&self, id: &str) {
-        if self
-            .sessions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id)
-            .is_some()
-        {
-            self.metrics.sessions.dec();
-        }
-    }
-
-    /// Handles of every connected session.
-    pub fn sessions(&self) -> Vec<Arc<SessionHandle>> {
-        self.sessions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect()
-    }
-}
-
+/// What a listener hands connections and HTTP requests to.
 struct NodeHost {
-    ctx: Arc<NodeContext>,
+    sessions: Arc<SessionContext>,
+    http: Arc<HttpState>,
     port: http::Port,
 }
 
 #[async_trait]
 impl Host for NodeHost {
     fn accept(&self, connection: Connection) {
-        let done = self
-            .ctx
-            .session_done
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let ctx = self.ctx.clone();
-        tokio::spawn(async move {
-            session::run(ctx, connection).await;
-            drop(done);
-        });
+        // Once stopping there is no token: the session is refused politely.
+        let token = self.sessions.sessions.admit();
+        tokio::spawn(session::run(self.sessions.clone(), connection, token));
     }
 
     async fn http(&self, request: HttpRequest) -> HttpResponse {
-        http::route(&self.ctx, request, self.port).await
+        http::route(&self.http, request, self.port).await
     }
 }
 
@@ -140,7 +54,8 @@ impl NodeBuilder {
         NodeBuilder { config }
     }
 
-    /// Starts the node: datastores, then the internal port, then the client port.
+    /// Starts the node: datastores, security, the publisher, the background tasks, then the
+    /// internal port, then the client port.
     pub async fn start(self) -> Result<Node> {
         let config = self.config.effective();
         config::validate(&config).map_err(|e| Error::bad_input(e.to_string()))?;
@@ -150,56 +65,41 @@ impl NodeBuilder {
         data.ping().await?;
         let security_config = config.services.security.config.clone();
         let security = SecurityService::start(data.clone(), security_config.clone(), &name).await?;
-        let session_config = &config.services.session.config;
-        let limits = Limits {
-            max_message_bytes: session_config.max_message_bytes,
-            outbound_queue: session_config.outbound_queue,
-            ping_interval: session_config.ping_interval.duration(),
-            acknowledge_timeout: config
-                .services
-                .publisher
-                .config
-                .publication_options
-                .acknowledge_timeout
-                .duration(),
-            login_timeout: session_config.login_timeout.duration(),
-            paths: crate::path::PathLimits {
-                max_bytes: session_config.max_path_bytes,
-                max_segments: session_config.max_path_segments,
-            },
-        };
+        let limits =
+            Limits::from_config(&config.services.session.config, default_max_connections());
         let metrics = Arc::new(Metrics::default());
-        let (done_tx, done_rx) = mpsc::channel(1);
-        let (accepting, _) = watch::channel(true);
-        let ctx = Arc::new(NodeContext {
+        let ack_timeout = config
+            .services
+            .publisher
+            .config
+            .publication_options
+            .acknowledge_timeout
+            .duration();
+        let pubsub = Arc::new(PubSub::new(metrics.clone(), ack_timeout));
+        let access = Access::new(
+            config.secure,
+            security_config.inactivity_threshold.map(|t| t.0 as i64),
+        );
+        let sessions = Arc::new(SessionContext::new(
+            name.clone(),
+            access,
+            data.clone(),
+            security.clone(),
+            pubsub.clone(),
+            metrics.clone(),
+            limits.clone(),
+        ));
+        let http_state = Arc::new(HttpState {
             name: name.clone(),
             secure: config.secure,
-            data,
-            security,
-            inactivity_threshold: security_config.inactivity_threshold.map(|t| t.0 as i64),
-            pubsub: PubSub::new(metrics.clone(), limits.acknowledge_timeout),
-            metrics,
-            limits: limits.clone(),
-            sessions: Mutex::new(HashMap::new()),
-            session_done: Mutex::new(Some(done_tx)),
-            accepting,
+            data: data.clone(),
+            security: security.clone(),
+            pubsub: pubsub.clone(),
+            metrics: metrics.clone(),
         });
-        crate::security::live::spawn(&ctx);
-        let transport: Arc<dyn Transport> = Arc::new(WebSocketTransport);
-        let serve_options = ServeOptions {
-            max_message_bytes: limits.max_message_bytes,
-            outbound_queue: limits.outbound_queue,
-            outbound_bytes: session_config.outbound_queue_bytes,
-            max_connections: session_config
-                .max_connections
-                .unwrap_or_else(default_max_connections),
-            http_idle_timeout: session_config.http_idle_timeout.duration(),
-            ping_interval: limits.ping_interval,
-            dead_after: limits.ping_interval * 5 / 2,
-            tls: None,
-            allow_self_signed_certs: config.services.proxy.config.allow_self_signed_certs,
-        };
+        let transport = build_transport(&config).await?;
         let proxy = &config.services.proxy.config;
+        let serve_options = limits.serve_options(proxy.allow_self_signed_certs);
         // The client port serves TLS when keyPath and certPath are set (checked now, so a bad
         // certificate fails the start instead of a silent plain-text port).
         let client_options = ServeOptions {
@@ -216,63 +116,89 @@ impl NodeBuilder {
             ..serve_options.clone()
         };
         transport.check(&client_options)?;
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        // One loop expires every ACKNOWLEDGED publication that waited too long.
-        let expiry = {
-            let ctx = ctx.clone();
-            let shutdown = shutdown_rx.clone();
-            tokio::spawn(async move { ctx.pubsub.acks().run_expiry(shutdown).await })
-        };
-        let host: Arc<dyn Host> = Arc::new(NodeHost {
-            ctx: ctx.clone(),
-            port: http::Port::Internal,
+
+        let mut lifecycle = Lifecycle::new();
+        {
+            let pubsub = pubsub.clone();
+            lifecycle.spawn("ack expiry", |shutdown| async move {
+                pubsub.run_ack_expiry(shutdown).await
+            });
+        }
+        lifecycle.spawn("session expiry sweep", |shutdown| {
+            session::live::run_expiry_sweep(sessions.clone(), shutdown)
         });
-        let client_host: Arc<dyn Host> = Arc::new(NodeHost {
-            ctx: ctx.clone(),
-            port: http::Port::Client,
+        lifecycle.spawn("live security updates", |shutdown| {
+            session::live::run_security_updates(sessions.clone(), shutdown)
         });
 
+        let host = |port| -> Arc<dyn Host> {
+            Arc::new(NodeHost {
+                sessions: sessions.clone(),
+                http: http_state.clone(),
+                port,
+            })
+        };
         let retry = PortRetry {
             timeout: proxy.port_available_ping_timeout.duration(),
             interval: proxy.port_available_ping_interval.duration(),
         };
         let peer_listener = bind(&config.host, config.port, retry).await?;
         let peer_addr = peer_listener.local_addr().map_err(io_error)?;
-        let mut tasks = vec![
-            expiry,
-            spawn_serve(
-                transport.clone(),
-                peer_listener,
-                host.clone(),
-                serve_options.clone(),
-                shutdown_rx.clone(),
-            ),
-        ];
+        spawn_serve(
+            &mut lifecycle,
+            "internal listener",
+            transport.clone(),
+            peer_listener,
+            host(http::Port::Internal),
+            serve_options,
+        );
         let client_addr = if proxy.defer {
             None
         } else {
             let listener = bind(&proxy.host, proxy.port, retry).await?;
             let addr = listener.local_addr().map_err(io_error)?;
-            tasks.push(spawn_serve(
+            spawn_serve(
+                &mut lifecycle,
+                "client listener",
                 transport.clone(),
                 listener,
-                client_host,
+                host(http::Port::Client),
                 client_options,
-                shutdown_rx.clone(),
-            ));
+            );
             Some(addr)
         };
         tracing::info!(%name, %peer_addr, client_addr = ?client_addr, "node started");
         Ok(Node {
-            ctx,
+            name,
+            sessions,
+            pubsub,
+            metrics,
+            security,
+            data,
             peer_addr,
             client_addr,
-            shutdown_tx,
-            tasks,
-            done_rx,
+            lifecycle,
             config,
         })
     }
+}
+
+/// The transport plugin the config names, built from its settings.
+async fn build_transport(config: &Config) -> Result<Arc<dyn Transport>> {
+    let choice = &config.services.transport.config;
+    let plugins = registry::transports();
+    let plugin = registry::find(&plugins, &choice.plugin).ok_or_else(|| {
+        Error::bad_input(format!(
+            "unknown transport plugin {:?} (linked: {})",
+            choice.plugin,
+            plugins
+                .iter()
+                .map(|p| p.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
+    (plugin.build)(BuildContext::settings(choice.settings.clone())).await
 }
 
 /// File descriptors kept back from the connection limit, for datastores, peers and logs.
@@ -295,17 +221,21 @@ fn default_max_connections() -> usize {
 }
 
 fn spawn_serve(
+    lifecycle: &mut Lifecycle,
+    name: &'static str,
     transport: Arc<dyn Transport>,
     listener: tokio::net::TcpListener,
     host: Arc<dyn Host>,
     options: ServeOptions,
-    shutdown: watch::Receiver<bool>,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        if let Err(e) = transport.serve(listener, host, options, shutdown).await {
-            tracing::error!(error = %e, "listener stopped");
+) {
+    lifecycle.spawn(name, |shutdown| async move {
+        if let Err(e) = transport
+            .serve(listener, host, options, shutdown.watch())
+            .await
+        {
+            tracing::error!(error = %e, listener = name, "listener stopped");
         }
-    })
+    });
 }
 
 /// How long to retry a port that is in use, and how often.
@@ -350,12 +280,15 @@ fn io_error(e: std::io::Error) -> Error {
 
 /// A running node.
 pub struct Node {
-    ctx: Arc<NodeContext>,
+    name: String,
+    sessions: Arc<SessionContext>,
+    pubsub: Arc<PubSub>,
+    metrics: Arc<Metrics>,
+    security: Arc<SecurityService>,
+    data: Arc<DataService>,
     peer_addr: SocketAddr,
     client_addr: Option<SocketAddr>,
-    shutdown_tx: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
-    done_rx: mpsc::Receiver<()>,
+    lifecycle: Lifecycle,
     config: Config,
 }
 
@@ -367,7 +300,7 @@ impl Node {
 
     /// The node's name.
     pub fn name(&self) -> &str {
-        &self.ctx.name
+        &self.name
     }
 
     /// Where peers connect.
@@ -387,37 +320,45 @@ impl Node {
 
     /// Users, groups, permissions and tokens: the admin API.
     pub fn security(&self) -> &Arc<SecurityService> {
-        &self.ctx.security
+        &self.security
     }
 
-    /// The node's shared context (data, publisher, sessions, metrics).
-    pub fn context(&self) -> &Arc<NodeContext> {
-        &self.ctx
+    /// Subscriptions and publication (the cluster's replication hooks live here).
+    pub fn pubsub(&self) -> &Arc<PubSub> {
+        &self.pubsub
     }
 
-    /// Graceful shutdown: stop accepting, tell every session (`server-shutdown`, clients may
-    /// reconnect elsewhere), wait up to `grace` for sessions to finish, close datastores.
+    /// The node's counters.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Handles of every connected session.
+    pub fn sessions(&self) -> Vec<Arc<SessionHandle>> {
+        self.sessions.sessions.all()
+    }
+
+    /// Graceful shutdown, in this order:
+    /// 1. close the accept gate (new connections are refused);
+    /// 2. fire the shutdown signal: listeners stop accepting, background loops end;
+    /// 3. tell every session `server-shutdown` (clients may reconnect elsewhere) and wait
+    ///    up to `grace` for their tasks to end;
+    /// 4. join every background task;
+    /// 5. close the datastores.
     pub async fn shutdown(mut self, grace: Duration) {
-        let _ = self.shutdown_tx.send(true);
-        self.ctx.accepting.send_replace(false);
-        for session in self.ctx.sessions() {
+        self.sessions.sessions.close_gate();
+        self.lifecycle.stop();
+        for session in self.sessions.sessions.all() {
             session.terminate("server-shutdown", true);
         }
-        self.ctx
-            .session_done
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if tokio::time::timeout(grace, self.done_rx.recv())
+        if tokio::time::timeout(grace, self.sessions.sessions.drained())
             .await
             .is_err()
         {
             tracing::warn!("sessions still open after the shutdown grace period");
         }
-        for task in self.tasks.drain(..) {
-            let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
-        }
-        self.ctx.data.close().await;
-        tracing::info!(name = %self.ctx.name, "node stopped");
+        self.lifecycle.join(Duration::from_secs(1)).await;
+        self.data.close().await;
+        tracing::info!(name = %self.name, "node stopped");
     }
 }

@@ -136,7 +136,7 @@ async fn deep_masks_are_refused_and_the_trie_survives_them_when_allowed() {
     }
     let check = client(&node).await;
     check.set("/alive", json!({"ok": true})).await.unwrap();
-    assert!(eventually(|| node.context().pubsub.subscription_count() == 0).await);
+    assert!(eventually(|| node.pubsub().subscription_count() == 0).await);
     node.shutdown(Duration::from_secs(1)).await;
 }
 
@@ -585,7 +585,7 @@ async fn unacknowledged_publications_are_bounded_per_publisher() {
         }
     }
     assert_eq!((replies, refused), (SENT, SENT - 1024));
-    assert_eq!(node.context().pubsub.acks().pending(), 1024);
+    assert_eq!(node.pubsub().acks().pending(), 1024);
     let c = client(&node).await;
     assert_eq!(c.count("/flood/*", Default::default()).await.unwrap(), SENT);
     node.shutdown(Duration::from_secs(1)).await;

@@ -110,9 +110,9 @@ async fn globstar_depth_on_all_and_off() {
     sub.off(all_handle).await.unwrap();
     publisher.set("/x", json!({})).await.unwrap();
     nothing(&mut all).await;
-    assert_eq!(node.context().pubsub.subscription_count(), 1);
+    assert_eq!(node.pubsub().subscription_count(), 1);
     sub.off_all().await.unwrap();
-    assert_eq!(node.context().pubsub.subscription_count(), 0);
+    assert_eq!(node.pubsub().subscription_count(), 0);
 }
 
 #[tokio::test]
@@ -135,7 +135,7 @@ async fn count_limited_subscriptions_stop() {
     assert_eq!(next(&mut twice).await.data["i"], 0);
     assert_eq!(next(&mut twice).await.data["i"], 1);
     nothing(&mut twice).await;
-    assert!(eventually(|| node.context().pubsub.subscription_count() == 0).await);
+    assert!(eventually(|| node.pubsub().subscription_count() == 0).await);
 }
 
 #[tokio::test]
@@ -385,7 +385,7 @@ async fn reconnect_resubscribes() {
     let (_, mut events) = sub.on_stream("/re/*", OnOptions::default()).await.unwrap();
     let old_session = sub.session_id().unwrap();
     // The server drops the subscriber's session (reconnect allowed).
-    for s in node.context().sessions() {
+    for s in node.sessions() {
         if s.id == old_session {
             s.terminate("test-kick", true);
         }
@@ -394,7 +394,7 @@ async fn reconnect_resubscribes() {
     assert!(sub.wait_for(Status::Active, Duration::from_secs(5)).await);
     assert_eq!(sub.last_disconnect_reason().as_deref(), Some("test-kick"));
     // Wait until the re-subscription is in place.
-    assert!(eventually(|| node.context().pubsub.subscription_count() == 1).await);
+    assert!(eventually(|| node.pubsub().subscription_count() == 1).await);
     writer.set("/re/1", json!({"back": true})).await.unwrap();
     assert_eq!(next(&mut events).await.data, json!({"back": true}));
 }
@@ -411,7 +411,7 @@ impl ReplicationSink for Recorder {
 async fn replication_hooks() {
     let node = start_node().await;
     let recorder = Arc::new(Recorder(Mutex::new(Vec::new())));
-    node.context().pubsub.set_replication_sink(recorder.clone());
+    node.pubsub().set_replication_sink(recorder.clone());
     let c = client(&node).await;
     let (_, mut events) = c.on_stream("/rep/*", OnOptions::default()).await.unwrap();
     c.set_with(
@@ -439,7 +439,7 @@ async fn replication_hooks() {
     remote.data = json!({"from": "elsewhere"});
     remote.origin.node = "other-node".into();
     remote.no_cluster = false;
-    let results = node.context().pubsub.inject_remote(&remote);
+    let results = node.pubsub().inject_remote(&remote);
     assert_eq!(results.successful, 1);
     assert_eq!(next(&mut events).await.data, json!({"from": "elsewhere"}));
     assert_eq!(
@@ -470,7 +470,7 @@ async fn off_without_a_reference_removes_the_sessions_subscriptions_on_that_chan
             .await;
         assert_eq!(peer.next_json().await.unwrap()["_meta"]["status"], "ok");
     }
-    assert_eq!(node.context().pubsub.subscription_count(), 3);
+    assert_eq!(node.pubsub().subscription_count(), 3);
     peer.send_json(
         json!({"action": "off", "eventId": 6, "path": "/ALL@/refless/*", "options": {}}),
     )
@@ -478,7 +478,7 @@ async fn off_without_a_reference_removes_the_sessions_subscriptions_on_that_chan
     let reply = peer.next_json().await.unwrap();
     assert_eq!(reply["_meta"]["status"], "ok", "{reply}");
     assert_eq!(reply["data"]["removed"], 2);
-    assert_eq!(node.context().pubsub.subscription_count(), 1);
+    assert_eq!(node.pubsub().subscription_count(), 1);
     node.shutdown(std::time::Duration::from_secs(1)).await;
 }
 

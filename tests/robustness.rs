@@ -84,7 +84,7 @@ async fn every_bad_input_gets_an_error_reply_and_the_session_survives() {
     let reply = peer.next_json().await.unwrap();
     assert_eq!(reply["_meta"]["status"], "ok");
     assert_eq!(reply["data"]["ok"], true);
-    assert!(node.context().metrics.request_errors.get() >= 10);
+    assert!(node.metrics().request_errors.get() >= 10);
 }
 
 #[tokio::test]
@@ -100,7 +100,7 @@ async fn oversized_messages_are_refused_with_the_request_id() {
     let reply = peer.next_json().await.unwrap();
     assert_eq!(reply["_meta"]["eventId"], 30);
     assert!(error_message(&reply).contains("exceeds the limit of 65536 bytes"));
-    assert_eq!(node.context().metrics.oversized_frames.get(), 1);
+    assert_eq!(node.metrics().oversized_frames.get(), 1);
     peer.send_json(json!({"action": "get", "eventId": 31, "path": "/big"}))
         .await;
     let reply = peer.next_json().await.unwrap();
@@ -142,10 +142,10 @@ async fn a_slow_subscriber_is_disconnected_without_stalling_others() {
             .unwrap();
     }
     assert!(
-        eventually(|| node.context().metrics.slow_consumer_disconnects.get() == 1).await,
+        eventually(|| node.metrics().slow_consumer_disconnects.get() == 1).await,
         "the slow subscriber was disconnected"
     );
-    assert!(eventually(|| node.context().sessions().len() == 2).await);
+    assert!(eventually(|| node.sessions().len() == 2).await);
 }
 
 #[tokio::test]
@@ -171,7 +171,7 @@ async fn server_heartbeats_and_dead_peers() {
     assert!(ping.starts_with("\"primus::ping::"), "{ping}");
     // A peer that never answers is dropped after ~2.5 intervals.
     assert!(
-        eventually(|| node.context().sessions().is_empty()).await,
+        eventually(|| node.sessions().is_empty()).await,
         "silent peer dropped"
     );
     // A legacy client ping gets a pong.
@@ -268,7 +268,7 @@ async fn a_peer_close_is_answered_and_the_connection_released() {
         .await;
         assert!(ended.is_ok(), "server released the connection");
     }
-    assert!(eventually(|| node.context().sessions().is_empty()).await);
+    assert!(eventually(|| node.sessions().is_empty()).await);
 }
 
 /// A taken client port: fail at once by default; with `portAvailablePingTimeout` the node

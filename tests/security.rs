@@ -259,14 +259,14 @@ async fn live_directory_changes() {
         .on_stream("/shared/*", OnOptions::default())
         .await
         .unwrap();
-    assert_eq!(node.context().pubsub.subscription_count(), 1);
+    assert_eq!(node.pubsub().subscription_count(), 1);
 
     // Removing the `on` permission drops the subscription at once.
     security
         .remove_permission("readers", "/shared/*", Some("on"))
         .await
         .unwrap();
-    assert!(eventually(|| node.context().pubsub.subscription_count() == 0).await);
+    assert!(eventually(|| node.pubsub().subscription_count() == 0).await);
     writer.set("/shared/after", json!({})).await.unwrap();
     assert!(
         tokio::time::timeout(Duration::from_millis(200), events.recv())

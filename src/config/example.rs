@@ -1,4 +1,7 @@
-//! The documented default configuration printed by `happn-cluster config example`.
+//! The documented default configuration printed by `happn-cluster config example`, followed
+//! by every linked plugin's own documented example.
+
+use happn_cluster_sdk::registry;
 
 /// A complete config in TOML with every key at its default and a comment on each.
 /// JSON in the seed's shape (`{"services": {"proxy": {"config": {"port": 55000}}}}`) works too.
@@ -85,6 +88,10 @@ defer = false
 portAvailablePingTimeout = 0
 portAvailablePingInterval = 1000
 
+[services.transport.config]
+# The registered transport plugin both ports serve with (see the plugin list below).
+plugin = "websocket"
+
 [services.orchestrator.config]
 clusterName = "happn-cluster"
 serviceName = "happn-cluster-node"
@@ -107,3 +114,51 @@ happn-cluster-node = 1
 # Security changes are batched and pushed to peers this often (ms).
 securityChangesetReplicateInterval = 3000
 "#;
+
+/// The example config and, as comments, each linked plugin (datastores, discovery,
+/// transports, auth) with its description and documented example settings.
+pub fn example_with_plugins() -> String {
+    let mut out = String::from(EXAMPLE_TOML);
+    out.push_str("\n# ---- Linked plugins, each with its documented example settings ----\n");
+    let mut section = |title: &str, key: &str, rows: Vec<(&str, &str, &str)>| {
+        out.push_str(&format!("#\n# {title} (chosen by {key}):\n"));
+        for (name, description, example) in rows {
+            out.push_str(&format!(
+                "#   {name}: {description}\n#     settings = {example}\n"
+            ));
+        }
+    };
+    section(
+        "Datastore providers",
+        "services.data.config.datastores[].provider",
+        registry::datastores()
+            .iter()
+            .map(|p| (p.name, p.description, p.example))
+            .collect(),
+    );
+    section(
+        "Discovery",
+        "the cluster's discovery setting",
+        registry::discoveries()
+            .iter()
+            .map(|p| (p.name, p.description, p.example))
+            .collect(),
+    );
+    section(
+        "Transports",
+        "services.transport.config.plugin",
+        registry::transports()
+            .iter()
+            .map(|p| (p.name, p.description, p.example))
+            .collect(),
+    );
+    section(
+        "Auth",
+        "services.security.config.auth.plugin",
+        registry::auths()
+            .iter()
+            .map(|p| (p.name, p.description, p.example))
+            .collect(),
+    );
+    out
+}

@@ -8,7 +8,7 @@ mod millis;
 mod model;
 mod validate;
 
-pub use example::EXAMPLE_TOML;
+pub use example::{EXAMPLE_TOML, example_with_plugins};
 pub use load::{Loaded, default_node_name};
 pub use millis::{Millis, parse_duration};
 pub use model::*;

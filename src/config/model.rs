@@ -67,6 +67,27 @@ pub struct Services {
     pub replicator: Service<ReplicatorConfig>,
     /// `services.publisher.config`: publication options (happn-3's key).
     pub publisher: Service<PublisherConfig>,
+    /// `services.transport.config`: the `Transport` plugin both ports serve with.
+    pub transport: Service<TransportConfig>,
+}
+
+/// `services.transport.config`: the registered `Transport` plugin and its settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TransportConfig {
+    /// Registered transport plugin name.
+    pub plugin: String,
+    /// Its settings.
+    pub settings: Value,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        TransportConfig {
+            plugin: "websocket".into(),
+            settings: Value::Null,
+        }
+    }
 }
 
 /// `services.publisher.config`.

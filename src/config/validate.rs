@@ -1,4 +1,5 @@
-//! Validation: every problem is reported with the key it concerns.
+//! Validation: one function per rule, each reporting every problem with the key it
+//! concerns. [`validate`] runs them all.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -7,6 +8,7 @@ use happn_cluster_sdk::registry;
 
 use super::ConfigError;
 use super::model::Config;
+use crate::names::{ADMIN, GroupName, UserName};
 use crate::path::Mask;
 
 /// One problem with one key.
@@ -24,47 +26,95 @@ impl fmt::Display for ConfigIssue {
     }
 }
 
-const ORCH: &str = "services.orchestrator.config";
-const DATA: &str = "services.data.config.datastores";
+/// The problems found so far.
+#[derive(Default)]
+struct Issues(Vec<ConfigIssue>);
 
-fn name_ok(name: &str) -> bool {
+impl Issues {
+    fn add(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.0.push(ConfigIssue {
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+}
+
+const ORCH: &str = "services.orchestrator.config";
+const SEC: &str = "services.security.config";
+const SESSION: &str = "services.session.config";
+const DATA: &str = "services.data.config.datastores";
+const ACTIONS: [&str; 5] = ["get", "set", "on", "remove", "*"];
+
+/// Every rule, in the order their problems are reported.
+const RULES: &[fn(&Config, &mut Issues)] = &[
+    node_identity,
+    cluster_names,
+    replicate_masks,
+    cluster_minimums,
+    orchestrator_timing,
+    replicator_interval,
+    admin_user,
+    security_settings,
+    declared_groups,
+    declared_users,
+    auth_plugin,
+    session_limits,
+    acknowledge_timeout,
+    client_port,
+    transport_plugin,
+    datastores,
+];
+
+/// Checks an effective config (see [`Config::effective`]); returns every problem found.
+pub fn validate(config: &Config) -> Result<(), ConfigError> {
+    let mut issues = Issues::default();
+    for rule in RULES {
+        rule(config, &mut issues);
+    }
+    if issues.0.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid(issues.0))
+    }
+}
+
+/// Cluster, service and deployment names become path segments.
+fn segment_name_ok(name: &str) -> bool {
     !name.is_empty()
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '*' | '-'))
 }
 
-/// Checks an effective config (see [`Config::effective`]); returns every problem found.
-pub fn validate(config: &Config) -> Result<(), ConfigError> {
-    let mut issues = Vec::new();
-    let mut issue = |key: String, message: String| issues.push(ConfigIssue { key, message });
-
+fn node_identity(config: &Config, issues: &mut Issues) {
     if let Some(name) = &config.name
         && (name.is_empty()
             || !name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
     {
-        issue(
-            "name".into(),
+        issues.add(
+            "name",
             format!("{name:?} must be non-empty and use only letters, digits and _ - ."),
         );
     }
     if config.host.trim().is_empty() {
-        issue(
-            "host".into(),
-            "must not be empty (use 0.0.0.0 to listen everywhere)".into(),
+        issues.add(
+            "host",
+            "must not be empty (use 0.0.0.0 to listen everywhere)",
         );
     }
+}
 
+fn cluster_names(config: &Config, issues: &mut Issues) {
     let orchestrator = &config.services.orchestrator.config;
     for (key, value) in [
         ("clusterName", &orchestrator.cluster_name),
         ("serviceName", &orchestrator.service_name),
         ("deployment", &orchestrator.deployment),
     ] {
-        if !name_ok(value) {
-            issue(
+        if !segment_name_ok(value) {
+            issues.add(
                 format!("{ORCH}.{key}"),
                 format!(
                     "{value:?} may only contain letters, digits and _ * - (it becomes a path segment)"
@@ -72,22 +122,36 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
             );
         }
     }
-    for (i, mask) in orchestrator.replicate.iter().enumerate() {
+}
+
+fn replicate_masks(config: &Config, issues: &mut Issues) {
+    for (i, mask) in config
+        .services
+        .orchestrator
+        .config
+        .replicate
+        .iter()
+        .enumerate()
+    {
         if let Err(e) = Mask::parse(mask) {
-            issue(format!("{ORCH}.replicate[{i}]"), e.to_string());
+            issues.add(format!("{ORCH}.replicate[{i}]"), e.to_string());
         }
     }
+}
+
+fn cluster_minimums(config: &Config, issues: &mut Issues) {
+    let orchestrator = &config.services.orchestrator.config;
     for (service, minimum) in &orchestrator.cluster {
-        if !name_ok(service) {
-            issue(
+        if !segment_name_ok(service) {
+            issues.add(
                 format!("{ORCH}.cluster.{service}"),
-                "service names may only contain letters, digits and _ * -".into(),
+                "service names may only contain letters, digits and _ * -",
             );
         }
         if *minimum == 0 && *service == orchestrator.service_name {
-            issue(
+            issues.add(
                 format!("{ORCH}.cluster.{service}"),
-                "this node's own service needs a minimum of at least 1".into(),
+                "this node's own service needs a minimum of at least 1",
             );
         }
     }
@@ -96,7 +160,7 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
             .cluster
             .contains_key(&orchestrator.service_name)
     {
-        issue(
+        issues.add(
             format!("{ORCH}.cluster"),
             format!(
                 "must include this node's serviceName {:?} (has {:?})",
@@ -105,7 +169,10 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
             ),
         );
     }
-    let timing = &orchestrator.timing;
+}
+
+fn orchestrator_timing(config: &Config, issues: &mut Issues) {
+    let timing = &config.services.orchestrator.config.timing;
     for (key, value) in [
         ("keepAlive", timing.keep_alive),
         ("memberRefresh", timing.member_refresh),
@@ -113,14 +180,11 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         ("keepAliveThreshold", timing.keep_alive_threshold),
     ] {
         if value.0 == 0 {
-            issue(
-                format!("{ORCH}.timing.{key}"),
-                "must be greater than 0 ms".into(),
-            );
+            issues.add(format!("{ORCH}.timing.{key}"), "must be greater than 0 ms");
         }
     }
     if timing.keep_alive_threshold <= timing.keep_alive {
-        issue(
+        issues.add(
             format!("{ORCH}.timing.keepAliveThreshold"),
             format!(
                 "{} ms must be longer than keepAlive ({} ms), or every member looks dead between keepalives",
@@ -129,41 +193,40 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         );
     }
     if timing.stabilise_timeout.is_some_and(|t| t.0 == 0) {
-        issue(
+        issues.add(
             format!("{ORCH}.timing.stabiliseTimeout"),
-            "must be greater than 0 ms (omit it to wait forever)".into(),
+            "must be greater than 0 ms (omit it to wait forever)",
         );
     }
+}
 
+fn replicator_interval(config: &Config, issues: &mut Issues) {
     let replicator = &config.services.replicator.config;
     if replicator.security_changeset_replicate_interval.0 == 0 {
-        issue(
-            "services.replicator.config.securityChangesetReplicateInterval".into(),
-            "must be greater than 0 ms".into(),
+        issues.add(
+            "services.replicator.config.securityChangesetReplicateInterval",
+            "must be greater than 0 ms",
         );
     }
+}
 
+fn admin_user(config: &Config, issues: &mut Issues) {
     let admin = &config.services.security.config.admin_user;
-    if admin.username != "_ADMIN" {
-        issue(
-            "services.security.config.adminUser.username".into(),
+    if admin.username != ADMIN {
+        issues.add(
+            format!("{SEC}.adminUser.username"),
             format!("must be _ADMIN (got {:?})", admin.username),
         );
     }
     if admin.password.is_empty() {
-        issue(
-            "services.security.config.adminUser.password".into(),
-            "must not be empty".into(),
-        );
+        issues.add(format!("{SEC}.adminUser.password"), "must not be empty");
     }
+}
 
+fn security_settings(config: &Config, issues: &mut Issues) {
     let security = &config.services.security.config;
-    const SEC: &str = "services.security.config";
     if security.pbkdf2_iterations == 0 {
-        issue(
-            format!("{SEC}.pbkdf2Iterations"),
-            "must be at least 1".into(),
-        );
+        issues.add(format!("{SEC}.pbkdf2Iterations"), "must be at least 1");
     }
     // Short secrets load (happn-3 accepts them); the security service warns at start.
     if security
@@ -171,39 +234,41 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         .as_ref()
         .is_some_and(|s| s.is_empty())
     {
-        issue(
+        issues.add(
             format!("{SEC}.sessionTokenSecret"),
-            "must not be empty (omit it to generate one)".into(),
+            "must not be empty (omit it to generate one)",
         );
     }
     if security.account_lockout.enabled && security.account_lockout.attempts == 0 {
-        issue(
+        issues.add(
             format!("{SEC}.accountLockout.attempts"),
-            "must be at least 1".into(),
+            "must be at least 1",
         );
     }
-    let actions = ["get", "set", "on", "remove", "*"];
-    let mut group_names = BTreeSet::new();
-    for (i, group) in security.groups.iter().enumerate() {
+}
+
+fn declared_groups(config: &Config, issues: &mut Issues) {
+    let mut seen = BTreeSet::new();
+    for (i, group) in config.services.security.config.groups.iter().enumerate() {
         let key = format!("{SEC}.groups[{i}]");
-        if let Err(message) = crate::security::validate_name(&group.name, "group") {
-            issue(format!("{key}.name"), message);
-        } else if !group_names.insert(group.name.as_str()) {
-            issue(
+        if let Err(e) = GroupName::parse(&group.name) {
+            issues.add(format!("{key}.name"), e.to_string());
+        } else if !seen.insert(group.name.as_str()) {
+            issues.add(
                 format!("{key}.name"),
                 format!("duplicate group {:?}", group.name),
             );
         }
         for (path, permission) in &group.permissions {
             if path.is_empty() {
-                issue(
+                issues.add(
                     format!("{key}.permissions"),
-                    "permission paths must not be empty".into(),
+                    "permission paths must not be empty",
                 );
             }
             for action in permission.actions.iter().chain(&permission.prohibit) {
-                if !actions.contains(&action.as_str()) {
-                    issue(
+                if !ACTIONS.contains(&action.as_str()) {
+                    issues.add(
                         format!("{key}.permissions.{path}"),
                         format!("unknown action {action:?}; use get, set, on, remove or *"),
                     );
@@ -211,56 +276,78 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
             }
         }
     }
+}
+
+fn declared_users(config: &Config, issues: &mut Issues) {
+    let security = &config.services.security.config;
+    let groups: BTreeSet<&str> = security
+        .groups
+        .iter()
+        .filter(|g| GroupName::is_valid(&g.name))
+        .map(|g| g.name.as_str())
+        .collect();
     for (i, user) in security.users.iter().enumerate() {
         let key = format!("{SEC}.users[{i}]");
-        if let Err(message) = crate::security::validate_name(&user.username, "user") {
-            issue(format!("{key}.username"), message);
+        if let Err(e) = UserName::parse(&user.username) {
+            issues.add(format!("{key}.username"), e.to_string());
         }
         if user.password.is_empty() {
-            issue(format!("{key}.password"), "must not be empty".into());
+            issues.add(format!("{key}.password"), "must not be empty");
         }
         for group in &user.groups {
-            if group != "_ADMIN" && !group_names.contains(group.as_str()) {
-                issue(
+            if group != ADMIN && !groups.contains(group.as_str()) {
+                issues.add(
                     format!("{key}.groups"),
                     format!("group {group:?} is not declared in {SEC}.groups"),
                 );
             }
         }
     }
-    if !registry::auths()
-        .iter()
-        .any(|p| p.answers_to(&security.auth.plugin))
-    {
-        let known: Vec<&str> = registry::auths().iter().map(|p| p.name).collect();
-        issue(
+}
+
+fn auth_plugin(config: &Config, issues: &mut Issues) {
+    let chosen = &config.services.security.config.auth.plugin;
+    let plugins = registry::auths();
+    if registry::find(&plugins, chosen).is_none() {
+        let known: Vec<&str> = plugins.iter().map(|p| p.name).collect();
+        issues.add(
             format!("{SEC}.auth.plugin"),
             format!(
-                "unknown auth plugin {:?}; registered: {}",
-                security.auth.plugin,
+                "unknown auth plugin {chosen:?}; registered: {}",
                 known.join(", ")
             ),
         );
     }
+}
 
+fn transport_plugin(config: &Config, issues: &mut Issues) {
+    let chosen = &config.services.transport.config.plugin;
+    let plugins = registry::transports();
+    if registry::find(&plugins, chosen).is_none() {
+        let known: Vec<&str> = plugins.iter().map(|p| p.name).collect();
+        issues.add(
+            "services.transport.config.plugin",
+            format!(
+                "unknown transport plugin {chosen:?}; registered: {}",
+                known.join(", ")
+            ),
+        );
+    }
+}
+
+fn session_limits(config: &Config, issues: &mut Issues) {
     let session = &config.services.session.config;
     if session.max_message_bytes < 1024 {
-        issue(
-            "services.session.config.maxMessageBytes".into(),
-            "must be at least 1024 bytes".into(),
+        issues.add(
+            format!("{SESSION}.maxMessageBytes"),
+            "must be at least 1024 bytes",
         );
     }
     if session.outbound_queue == 0 {
-        issue(
-            "services.session.config.outboundQueue".into(),
-            "must be at least 1".into(),
-        );
+        issues.add(format!("{SESSION}.outboundQueue"), "must be at least 1");
     }
     if session.ping_interval.0 < 100 {
-        issue(
-            "services.session.config.pingInterval".into(),
-            "must be at least 100 ms".into(),
-        );
+        issues.add(format!("{SESSION}.pingInterval"), "must be at least 100 ms");
     }
     for (key, value, least) in [
         ("outboundQueueBytes", session.outbound_queue_bytes, 1024),
@@ -269,8 +356,8 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         ("maxPathSegments", session.max_path_segments, 4),
     ] {
         if value < least {
-            issue(
-                format!("services.session.config.{key}"),
+            issues.add(
+                format!("{SESSION}.{key}"),
                 format!("must be at least {least}"),
             );
         }
@@ -280,63 +367,58 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         ("loginTimeout", session.login_timeout),
     ] {
         if value.0 < 100 {
-            issue(
-                format!("services.session.config.{key}"),
-                "must be at least 100 ms".into(),
-            );
+            issues.add(format!("{SESSION}.{key}"), "must be at least 100 ms");
         }
     }
+}
 
-    if config
-        .services
-        .publisher
-        .config
-        .publication_options
-        .acknowledge_timeout
-        .0
-        < 100
-    {
-        issue(
-            "services.publisher.config.publicationOptions.acknowledgeTimeout".into(),
-            "must be at least 100 ms".into(),
+fn acknowledge_timeout(config: &Config, issues: &mut Issues) {
+    let options = &config.services.publisher.config.publication_options;
+    if options.acknowledge_timeout.0 < 100 {
+        issues.add(
+            "services.publisher.config.publicationOptions.acknowledgeTimeout",
+            "must be at least 100 ms",
         );
     }
+}
 
+fn client_port(config: &Config, issues: &mut Issues) {
     let proxy = &config.services.proxy.config;
     if proxy.key_path.is_some() != proxy.cert_path.is_some() {
-        issue(
-            "services.proxy.config".into(),
-            "keyPath and certPath must be given together".into(),
+        issues.add(
+            "services.proxy.config",
+            "keyPath and certPath must be given together",
         );
     }
     if proxy.port != 0 && proxy.port == config.port {
-        issue(
-            "services.proxy.config.port".into(),
+        issues.add(
+            "services.proxy.config.port",
             format!(
                 "{} is also the node's internal port; use two different ports",
                 proxy.port
             ),
         );
     }
+}
 
+fn datastores(config: &Config, issues: &mut Issues) {
     let plugins = registry::datastores();
     let known: Vec<&str> = plugins.iter().map(|p| p.name).collect();
     let stores = &config.services.data.config.datastores;
     let mut names = BTreeSet::new();
-    let mut defaults = 0;
     for (i, store) in stores.iter().enumerate() {
         let key = format!("{DATA}[{i}]");
         if store.name.is_empty() {
-            issue(format!("{key}.name"), "every datastore needs a name".into());
+            issues.add(format!("{key}.name"), "every datastore needs a name");
         } else if !names.insert(store.name.as_str()) {
-            issue(
+            issues.add(
                 format!("{key}.name"),
                 format!("duplicate datastore name {:?}", store.name),
             );
         }
         let provider = store.provider.as_deref().unwrap_or("mongo");
         if registry::find(&plugins, provider).is_none() {
-            issue(
+            issues.add(
                 format!("{key}.provider"),
                 format!(
                     "unknown provider {provider:?}; registered providers: {}",
@@ -345,27 +427,19 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
             );
         }
         if !(store.settings.is_object() || store.settings.is_null()) {
-            issue(format!("{key}.settings"), "must be an object".into());
+            issues.add(format!("{key}.settings"), "must be an object");
         }
         for (j, pattern) in store.patterns.iter().enumerate() {
             if pattern.is_empty() {
-                issue(format!("{key}.patterns[{j}]"), "must not be empty".into());
+                issues.add(format!("{key}.patterns[{j}]"), "must not be empty");
             }
         }
-        if store.is_default {
-            defaults += 1;
-        }
     }
+    let defaults = stores.iter().filter(|s| s.is_default).count();
     if defaults > 1 {
-        issue(
-            DATA.into(),
+        issues.add(
+            DATA,
             format!("{defaults} datastores have isDefault: true; at most one may"),
         );
-    }
-
-    if issues.is_empty() {
-        Ok(())
-    } else {
-        Err(ConfigError::Invalid(issues))
     }
 }

@@ -5,7 +5,7 @@
 use happn_cluster_sdk::{Credentials, Error, HttpRequest, HttpResponse};
 use serde_json::{Value, json};
 
-use crate::node::NodeContext;
+use super::HttpState;
 use crate::protocol::wire_error;
 
 /// Decodes `application/x-www-form-urlencoded` text.
@@ -71,7 +71,7 @@ fn failure(status: u16, error: &Error) -> HttpResponse {
 }
 
 /// `GET /auth/login?username=…&password=…` or `POST` with a JSON body.
-pub async fn login(ctx: &NodeContext, request: &HttpRequest) -> HttpResponse {
+pub async fn login(ctx: &HttpState, request: &HttpRequest) -> HttpResponse {
     if !ctx.secure {
         return HttpResponse::json(
             404,
@@ -123,7 +123,7 @@ pub async fn login(ctx: &NodeContext, request: &HttpRequest) -> HttpResponse {
 
 /// Passes requests carrying a valid token of an `_ADMIN` group member; answers the rest
 /// with 401 (no or bad token) or 403 (not an administrator).
-pub async fn require_admin(ctx: &NodeContext, request: &HttpRequest) -> Result<(), HttpResponse> {
+pub async fn require_admin(ctx: &HttpState, request: &HttpRequest) -> Result<(), HttpResponse> {
     let Some(token) = request_token(request) else {
         return Err(HttpResponse::text(
             401,
@@ -138,7 +138,7 @@ pub async fn require_admin(ctx: &NodeContext, request: &HttpRequest) -> Result<(
 }
 
 /// `GET /auth/session`: the identity behind the request's token.
-pub async fn session(ctx: &NodeContext, request: &HttpRequest) -> HttpResponse {
+pub async fn session(ctx: &HttpState, request: &HttpRequest) -> HttpResponse {
     let Some(token) = request_token(request) else {
         let mut response = HttpResponse::text(401, "invalid token format or null token");
         response

@@ -1,12 +1,33 @@
 //! Plain HTTP routes served on the same ports as the WebSocket endpoint.
 
+use std::sync::Arc;
+
 use happn_cluster_sdk::{HttpRequest, HttpResponse};
 use serde_json::json;
 
-use crate::node::NodeContext;
+use crate::data::DataService;
+use crate::metrics::Metrics;
 use crate::protocol::HAPPN_COMPAT_VERSION;
+use crate::pubsub::PubSub;
+use crate::security::SecurityService;
 
 mod auth;
+
+/// What the HTTP routes read: defined here, built by the node.
+pub struct HttpState {
+    /// The node's name (in `/health`).
+    pub name: String,
+    /// Whether security is on (logins, admin-only reports on the client port).
+    pub secure: bool,
+    /// Datastores (pinged by `/health`).
+    pub data: Arc<DataService>,
+    /// Logins and tokens.
+    pub security: Arc<SecurityService>,
+    /// Subscription counts.
+    pub pubsub: Arc<PubSub>,
+    /// Counters (`/metrics`).
+    pub metrics: Arc<Metrics>,
+}
 
 /// Which listener a request arrived on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +42,7 @@ pub enum Port {
 /// everything else is 404. On a secure node, `/health` and `/metrics` on the client port
 /// need an `_ADMIN` token (they count sessions and subscriptions); the internal port serves
 /// them to anyone who can reach it.
-pub async fn route(ctx: &NodeContext, request: HttpRequest, port: Port) -> HttpResponse {
+pub async fn route(ctx: &HttpState, request: HttpRequest, port: Port) -> HttpResponse {
     match request.path.as_str() {
         "/auth/login" => return auth::login(ctx, &request).await,
         "/auth/session" => return auth::session(ctx, &request).await,

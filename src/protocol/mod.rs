@@ -5,10 +5,11 @@
 //! options?}`; responses echo `eventId` in `_meta`; events carry `_meta.type: "data"` and
 //! the subscriber's `channel`.
 
+pub mod options;
 mod request;
 mod response;
 
-pub use request::{Request, RequestError, event_id_from_head};
+pub use request::{Frame, HANDSHAKE_ACTIONS, Request, RequestError, event_id_from_head};
 pub use response::{
     Reply, error_reply, event_frame, publication_ack_frame, system_frame, wire_error,
 };
@@ -19,13 +20,14 @@ pub const PROTOCOL: &str = "happn_4";
 pub const HAPPN_COMPAT_VERSION: &str = "13.12.1";
 
 /// Consistency levels of a publication (`options.consistency`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Consistency {
     /// Reply at once, publish afterwards.
     Queued = 0,
     /// Reply at once; a `publication-ack` follows once published.
     Deferred = 1,
     /// Publish, then reply (the default): subscribers see the event before the writer's reply.
+    #[default]
     Transactional = 2,
     /// Reply at once; subscribers acknowledge; a `publication-ack` with the count follows.
     Acknowledged = 3,

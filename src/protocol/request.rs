@@ -1,25 +1,105 @@
-//! Parsing inbound request frames.
+//! Parsing inbound request frames: an envelope (`eventId`, `action`, `path`, `sessionId`)
+//! and, parsed once from it, a typed [`Request`] whose options are checked before any
+//! handler runs.
 
+use happn_cluster_sdk::Error;
 use serde_json::{Map, Value};
 
-/// One parsed request.
-#[derive(Debug, Clone)]
-pub struct Request {
-    /// `set`, `get`, `on`, `login`, …
-    pub action: String,
+use super::options::{
+    GetOptions, LoginRequest, OffOptions, OnOptions, RemoveOptions, SetOptions, read_protocol,
+};
+
+/// One inbound frame.
+#[derive(Debug)]
+pub struct Frame {
     /// The client's request id, echoed in the reply (`null` if absent).
     pub event_id: Value,
-    /// The path (or channel for `on`/`off`), if given.
+    /// The action name as sent (`set`, `get`, `on`, `login`, …), echoed in replies.
+    pub action: String,
+    /// The path (or channel for `on`/`off`) as sent, if given: size-checked before anything
+    /// else looks at it.
     pub path: Option<String>,
-    /// The payload (`null` if absent).
-    pub data: Value,
     /// The session id the client believes it has (informational only).
     pub session_id: Option<String>,
-    /// Request options (empty if absent).
-    pub options: Map<String, Value>,
+    /// The typed request, or why its path, data or options are unusable.
+    pub request: Result<Request, Error>,
 }
 
-/// Why a frame is not a usable request; carries the request id when it could be read.
+/// What a frame asks for, with its inputs checked and typed.
+#[derive(Debug)]
+pub enum Request {
+    /// `configure-session`: choose the wire protocol.
+    ConfigureSession {
+        /// `happn_4` or `happn_3`.
+        protocol: String,
+    },
+    /// `describe`: the server's name, security and version.
+    Describe,
+    /// `login`: credentials and the client's `info`.
+    Login(LoginRequest),
+    /// `set`: store (or merge, increment, publish only) `data` at `path`.
+    Set {
+        /// The path as sent.
+        path: String,
+        /// The posted value.
+        data: Value,
+        /// How to write, publish and reply.
+        options: SetOptions,
+    },
+    /// `get`: records at a path or wildcard.
+    Get {
+        /// The path or wildcard as sent.
+        path: String,
+        /// Criteria, paging, projection, aggregation.
+        options: GetOptions,
+    },
+    /// `count`: how many records a `get` would return.
+    Count {
+        /// The path or wildcard as sent.
+        path: String,
+        /// Criteria (paging does not apply to counts on restricted sessions).
+        options: GetOptions,
+    },
+    /// `remove`: delete records at a path or wildcard.
+    Remove {
+        /// The path or wildcard as sent.
+        path: String,
+        /// Criteria, publication and reply options.
+        options: RemoveOptions,
+    },
+    /// `on`: subscribe to a channel.
+    On {
+        /// The channel key as sent (`/SET@/a/*`), echoed in every event.
+        channel: String,
+        /// Event filter, mask, depth, initial values.
+        options: OnOptions,
+    },
+    /// `off`: unsubscribe.
+    Off {
+        /// The channel as sent (`*` for every subscription).
+        channel: String,
+        /// Which subscription.
+        options: OffOptions,
+    },
+    /// `ack`: a subscriber acknowledges an ACKNOWLEDGED publication.
+    Ack {
+        /// The publication acknowledged.
+        publication_id: String,
+    },
+    /// `revoke-token`: end this session's token family.
+    RevokeToken,
+    /// `disconnect-child-sessions`: end the other sessions of this token.
+    DisconnectChildSessions,
+    /// `disconnect`: the client is leaving.
+    Disconnect,
+    /// Any other action (refused with `unknown action`).
+    Unknown,
+}
+
+/// Actions answered before login on a secure node.
+pub const HANDSHAKE_ACTIONS: &[&str] = &["configure-session", "describe", "login"];
+
+/// Why a frame is not a usable request at all; carries the request id when it could be read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestError {
     /// The request id, when readable, so the error reaches the right callback.
@@ -30,9 +110,9 @@ pub struct RequestError {
     pub message: String,
 }
 
-impl Request {
+impl Frame {
     /// Parses one text frame.
-    pub fn parse(text: &str) -> Result<Request, RequestError> {
+    pub fn parse(text: &str) -> Result<Frame, RequestError> {
         let value: Value = serde_json::from_str(text).map_err(|e| RequestError {
             event_id: event_id_from_head(text),
             action: None,
@@ -42,7 +122,7 @@ impl Request {
     }
 
     /// Interprets a decoded frame.
-    pub fn from_value(value: Value) -> Result<Request, RequestError> {
+    pub fn from_value(value: Value) -> Result<Frame, RequestError> {
         let Value::Object(mut map) = value else {
             return Err(RequestError {
                 event_id: Value::Null,
@@ -90,27 +170,84 @@ impl Request {
             Some(Value::Object(options)) => options,
             Some(_) => return Err(fail(Some(action), "options must be an object".into())),
         };
-        Ok(Request {
-            action,
+        let data = map.remove("data").unwrap_or(Value::Null);
+        let request = Request::parse(&action, path.as_deref(), data, options);
+        Ok(Frame {
             event_id,
+            action,
             path,
-            data: map.remove("data").unwrap_or(Value::Null),
             session_id,
-            options,
+            request,
         })
     }
 
-    /// The path, or a bad-input message naming the action.
-    pub fn require_path(&self) -> Result<&str, String> {
-        match self.path.as_deref() {
-            Some(path) if !path.is_empty() => Ok(path),
-            _ => Err(format!("Bad path, the {} action needs a path", self.action)),
-        }
+    /// True for the actions a secure node answers before login.
+    pub fn is_handshake(&self) -> bool {
+        HANDSHAKE_ACTIONS.contains(&self.action.as_str())
     }
+}
 
-    /// A boolean option (`true` only for JSON `true`).
-    pub fn flag(&self, name: &str) -> bool {
-        matches!(self.options.get(name), Some(Value::Bool(true)))
+impl Request {
+    /// Types one action's inputs.
+    pub fn parse(
+        action: &str,
+        path: Option<&str>,
+        data: Value,
+        options: Map<String, Value>,
+    ) -> Result<Request, Error> {
+        let require_path = || match path {
+            Some(path) if !path.is_empty() => Ok(path.to_string()),
+            _ => Err(Error::bad_input(format!(
+                "Bad path, the {action} action needs a path"
+            ))),
+        };
+        Ok(match action {
+            "configure-session" => Request::ConfigureSession {
+                protocol: read_protocol(&data)?,
+            },
+            "describe" => Request::Describe,
+            "login" => Request::Login(LoginRequest::parse(&data)?),
+            "set" => {
+                let path = require_path()?;
+                let options = SetOptions::parse(&options, &data)?;
+                Request::Set {
+                    path,
+                    data,
+                    options,
+                }
+            }
+            "get" => Request::Get {
+                path: require_path()?,
+                options: GetOptions::parse(options)?,
+            },
+            "count" => Request::Count {
+                path: require_path()?,
+                options: GetOptions::parse(options)?,
+            },
+            "remove" => Request::Remove {
+                path: require_path()?,
+                options: RemoveOptions::parse(&options)?,
+            },
+            "on" => {
+                let channel = require_path()?;
+                let options = OnOptions::parse(&channel, &options)?;
+                Request::On { channel, options }
+            }
+            "off" => Request::Off {
+                channel: require_path()?,
+                options: OffOptions::parse(&options),
+            },
+            "ack" => Request::Ack {
+                publication_id: data
+                    .as_str()
+                    .ok_or_else(|| Error::bad_input("ack data must be the publication id string"))?
+                    .to_string(),
+            },
+            "revoke-token" => Request::RevokeToken,
+            "disconnect-child-sessions" => Request::DisconnectChildSessions,
+            "disconnect" => Request::Disconnect,
+            _ => Request::Unknown,
+        })
     }
 }
 
@@ -143,28 +280,52 @@ mod tests {
 
     #[test]
     fn parses_a_client_request() {
-        let r = Request::parse(
+        let f = Frame::parse(
             r#"{"action":"set","eventId":6,"path":"/a/b","data":{"x":1},"sessionId":"s","options":{"merge":true,"timeout":60000}}"#,
         )
         .unwrap();
-        assert_eq!(r.action, "set");
-        assert_eq!(r.event_id, json!(6));
-        assert_eq!(r.path.as_deref(), Some("/a/b"));
-        assert!(r.flag("merge"));
-        assert_eq!(r.data, json!({"x": 1}));
+        assert_eq!(f.action, "set");
+        assert_eq!(f.event_id, json!(6));
+        assert_eq!(f.path.as_deref(), Some("/a/b"));
+        let Ok(Request::Set {
+            path,
+            data,
+            options,
+        }) = f.request
+        else {
+            panic!("a set request")
+        };
+        assert_eq!(path, "/a/b");
+        assert!(matches!(
+            options.write,
+            crate::protocol::options::WriteMode::Store { merge: true }
+        ));
+        assert_eq!(data, json!({"x": 1}));
+        let f =
+            Frame::parse(r#"{"action":"set","eventId":1,"options":{"consistency":9}}"#).unwrap();
+        assert!(f.request.unwrap_err().message().contains("needs a path"));
+        let f =
+            Frame::parse(r#"{"action":"set","eventId":1,"path":"/a","options":{"consistency":9}}"#)
+                .unwrap();
+        assert!(
+            f.request
+                .unwrap_err()
+                .message()
+                .contains("consistency must be")
+        );
     }
 
     #[test]
     fn bad_frames_keep_the_event_id_when_possible() {
-        let e = Request::parse(r#"{"action":"set","eventId":12,"path":5}"#).unwrap_err();
+        let e = Frame::parse(r#"{"action":"set","eventId":12,"path":5}"#).unwrap_err();
         assert_eq!(e.event_id, json!(12));
         assert!(e.message.contains("must be a string"));
-        let e = Request::parse(r#"{"action":"get","eventId":7, oops"#).unwrap_err();
+        let e = Frame::parse(r#"{"action":"get","eventId":7, oops"#).unwrap_err();
         assert_eq!(e.event_id, json!(7));
         assert!(e.message.starts_with("malformed JSON"));
-        let e = Request::parse("[1,2]").unwrap_err();
+        let e = Frame::parse("[1,2]").unwrap_err();
         assert_eq!(e.event_id, Value::Null);
-        let e = Request::parse(r#"{"eventId":3}"#).unwrap_err();
+        let e = Frame::parse(r#"{"eventId":3}"#).unwrap_err();
         assert_eq!(
             (e.event_id, e.message.as_str()),
             (json!(3), "missing action")
@@ -181,8 +342,12 @@ mod tests {
         /// Any text a client can send parses or fails with a message; it never panics.
         #[test]
         fn any_text_parses_or_fails_cleanly(text in ".{0,200}") {
-            match Request::parse(&text) {
-                Ok(request) => { let _ = request.require_path(); }
+            match Frame::parse(&text) {
+                Ok(frame) => {
+                    if let Err(e) = frame.request {
+                        proptest::prop_assert!(!e.message().is_empty());
+                    }
+                }
                 Err(e) => proptest::prop_assert!(!e.message.is_empty()),
             }
             let _ = event_id_from_head(&text);
@@ -197,6 +362,7 @@ mod tests {
                     proptest::strategy::Just("eventId".to_string()),
                     proptest::strategy::Just("path".to_string()),
                     proptest::strategy::Just("options".to_string()),
+                    proptest::strategy::Just("consistency".to_string()),
                     proptest::strategy::Just("data".to_string()),
                     "[a-z]{1,6}",
                 ], proptest::prop_oneof![
@@ -211,7 +377,7 @@ mod tests {
         ) {
             let object: Map<String, Value> = members.into_iter().collect();
             let text = Value::Object(object).to_string();
-            let _ = Request::parse(&text);
+            let _ = Frame::parse(&text);
         }
     }
 }

@@ -6,12 +6,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::PublishResults;
+use super::{PublishResults, Recipient};
+use crate::lifecycle::Shutdown;
 use crate::protocol::publication_ack_frame;
-use crate::session::SessionHandle;
 
 struct Pending {
-    publisher: Arc<SessionHandle>,
+    publisher: Arc<dyn Recipient>,
     event_id: Value,
     results: PublishResults,
     /// Sessions the event was sent to (None until the fan-out settles).
@@ -53,10 +53,10 @@ struct State {
 impl State {
     fn take(&mut self, publication_id: &str) -> Option<Pending> {
         let entry = self.pending.remove(publication_id)?;
-        if let Some(count) = self.per_publisher.get_mut(&entry.publisher.id) {
+        if let Some(count) = self.per_publisher.get_mut(entry.publisher.id()) {
             *count -= 1;
             if *count == 0 {
-                self.per_publisher.remove(&entry.publisher.id);
+                self.per_publisher.remove(entry.publisher.id());
             }
         }
         Some(entry)
@@ -90,11 +90,15 @@ impl AckTracker {
     pub fn start(
         &self,
         publication_id: String,
-        publisher: Arc<SessionHandle>,
+        publisher: Arc<dyn Recipient>,
         event_id: Value,
     ) -> bool {
         let mut state = self.lock();
-        let waiting = state.per_publisher.get(&publisher.id).copied().unwrap_or(0);
+        let waiting = state
+            .per_publisher
+            .get(publisher.id())
+            .copied()
+            .unwrap_or(0);
         if waiting >= MAX_PENDING_PER_PUBLISHER {
             drop(state);
             publisher.send(
@@ -109,7 +113,10 @@ impl AckTracker {
             );
             return false;
         }
-        *state.per_publisher.entry(publisher.id.clone()).or_default() += 1;
+        *state
+            .per_publisher
+            .entry(publisher.id().to_string())
+            .or_default() += 1;
         state
             .deadlines
             .push_back((Instant::now() + self.timeout, publication_id.clone()));
@@ -227,16 +234,12 @@ impl AckTracker {
         expired.len()
     }
 
-    /// Expires due publications until `shutdown` turns true (or its sender is dropped).
-    pub async fn run_expiry(&self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    /// Expires due publications until `shutdown` fires.
+    pub async fn run_expiry(&self, mut shutdown: Shutdown) {
         let tick = (self.timeout / 10).clamp(Duration::from_millis(10), Duration::from_millis(250));
         loop {
             tokio::select! {
-                changed = shutdown.changed() => {
-                    if changed.is_err() || *shutdown.borrow() {
-                        return;
-                    }
-                }
+                _ = shutdown.stopped() => return,
                 _ = tokio::time::sleep(tick) => {
                     self.expire_due(Instant::now());
                 }

@@ -1,12 +1,16 @@
-//! Subscriptions and publication: the subscription index, fan-out to sessions in publish
-//! order, acknowledgement tracking for ACKNOWLEDGED publications, and the two cluster hooks
-//! (a replication sink seeing every local publication, and injection of remote ones).
+//! Subscriptions and publication: the subscription index, fan-out to [`Recipient`]s in
+//! publish order, acknowledgement tracking for ACKNOWLEDGED publications (with its own
+//! expiry loop), and the two cluster hooks (a replication sink seeing every local
+//! publication, and injection of remote ones). It knows nothing of sessions or security:
+//! recipients answer for themselves.
 
 mod acks;
 mod publication;
+mod recipient;
 
-pub use acks::AckTracker;
-pub use publication::{Origin, Publication};
+pub use acks::{AckTracker, MAX_PENDING_PER_PUBLISHER};
+pub use publication::{Origin, Publication, RESERVED_META};
+pub use recipient::Recipient;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -14,23 +18,23 @@ use std::sync::{Arc, Mutex, RwLock};
 use rustc_hash::FxHashSet;
 use serde::Serialize;
 
+use crate::lifecycle::Shutdown;
 use crate::metrics::Metrics;
 use crate::path::{EventFilter, Mask, SubId, SubscriptionIndex};
 use crate::protocol::event_frame;
-use crate::session::SessionHandle;
 
 /// One live subscription.
 #[derive(Debug, Clone)]
 pub struct Subscription {
-    /// The subscribing session.
-    pub session: Arc<SessionHandle>,
+    /// Who receives its events.
+    pub recipient: Arc<dyn Recipient>,
     /// The client's channel key (`/SET@/a/*`), echoed in every event.
     pub channel: Arc<str>,
     /// The mask text (the channel without its `/ACTION@` prefix), re-authorized when
     /// permissions change.
     pub mask: Arc<str>,
-    /// Check the session's `on` permission for every event (restricted sessions: a
-    /// prohibit may cover part of what the mask matches).
+    /// Ask [`Recipient::may_receive`] for every event (restricted sessions: a prohibit may
+    /// cover part of what the mask matches).
     pub checked: bool,
     /// Deliver the posted fields (not the merged record) for merge writes.
     pub merge: bool,
@@ -117,10 +121,35 @@ impl PubSub {
         &self.acks
     }
 
+    /// Expires ACKNOWLEDGED publications that waited too long, until `shutdown` fires.
+    pub async fn run_ack_expiry(&self, shutdown: Shutdown) {
+        self.acks.run_expiry(shutdown).await
+    }
+
     /// Delivers a publication made on this node to local subscribers, then hands it to the
     /// replication sink.
-    pub fn publish(&self, publication: &Publication) -> (PublishResults, Vec<Arc<SessionHandle>>) {
-        self.deliver(publication, true)
+    pub fn publish(&self, publication: &Publication) -> PublishResults {
+        self.deliver(publication, true, None)
+    }
+
+    /// Publishes an ACKNOWLEDGED publication: tracks it for `publisher` (answering request
+    /// `event_id`) before delivery, so an ack racing the fan-out is never lost, then settles
+    /// it with the recipients the event reached. The publisher receives a `publication-ack`
+    /// when every recipient acked, or when the ack timeout passes.
+    pub fn publish_acknowledged(
+        &self,
+        publication: &Publication,
+        publisher: Arc<dyn Recipient>,
+        event_id: serde_json::Value,
+    ) -> PublishResults {
+        let id = publication.publication_id.clone();
+        if !self.acks.start(id.clone(), publisher, event_id) {
+            return self.publish(publication);
+        }
+        let mut recipients = Vec::new();
+        let results = self.deliver(publication, true, Some(&mut recipients));
+        self.acks.settle(&id, results, recipients);
+        results
     }
 
     /// Delivers a publication that was made on another node to local sessions only (never
@@ -128,35 +157,38 @@ impl PubSub {
     pub fn inject_remote(&self, publication: &Publication) -> PublishResults {
         let mut local = publication.clone();
         local.no_cluster = true;
-        self.deliver(&local, false).0
+        self.deliver(&local, false, None)
     }
 
     /// Fan-out under the index lock, so every subscriber (and the replication sink, for
-    /// local publications) sees publications in one order.
-    fn deliver(&self, p: &Publication, local: bool) -> (PublishResults, Vec<Arc<SessionHandle>>) {
+    /// local publications) sees publications in one order. The ids of the recipients the
+    /// event reached are pushed to `reached` when given.
+    fn deliver(
+        &self,
+        p: &Publication,
+        local: bool,
+        mut reached: Option<&mut Vec<String>>,
+    ) -> PublishResults {
         self.metrics.publications.inc();
         let mut results = PublishResults::default();
-        let mut delivered_to = Vec::new();
         let index = self.index();
-        // (session id, channel) pairs already served: a session subscribed twice on the same
+        // (recipient, channel) pairs already served: a session subscribed twice on the same
         // channel (e.g. after a client reconnect) gets the event once.
-        let mut seen: FxHashSet<(*const SessionHandle, Arc<str>)> = FxHashSet::default();
+        let mut seen: FxHashSet<(*const (), Arc<str>)> = FxHashSet::default();
         let mut encoded: HashMap<(Arc<str>, bool, Option<u32>), Arc<str>> = HashMap::new();
         let mut recipients: Vec<&Subscription> = Vec::new();
         index.for_each_match(&p.path, p.kind, |_, s| recipients.push(s));
         for sub in recipients {
-            let key = (Arc::as_ptr(&sub.session), sub.channel.clone());
+            let recipient = &sub.recipient;
+            let key = (Arc::as_ptr(recipient) as *const (), sub.channel.clone());
             if !seen.insert(key) {
                 continue;
             }
             if p.target_clients
                 .as_ref()
-                .is_some_and(|targets| !targets.iter().any(|t| *t == sub.session.id))
-                || (p.no_cluster && sub.session.is_peer())
-                || (sub.checked
-                    && !sub.session.auth().is_some_and(|a| {
-                        a.permissions.allows(crate::security::Action::On, &p.path)
-                    }))
+                .is_some_and(|targets| !targets.iter().any(|t| t == recipient.id()))
+                || (p.no_cluster && recipient.is_peer())
+                || (sub.checked && !recipient.may_receive(&p.path))
             {
                 results.skipped += 1;
                 continue;
@@ -173,10 +205,12 @@ impl PubSub {
                     event_frame(data, p.event_meta(&sub.channel, sub.depth)).into()
                 })
                 .clone();
-            if sub.session.send(frame) {
+            if recipient.send(frame) {
                 results.successful += 1;
                 self.metrics.deliveries.inc();
-                delivered_to.push(sub.session.clone());
+                if let Some(reached) = reached.as_deref_mut() {
+                    reached.push(recipient.id().to_string());
+                }
             } else {
                 results.failed += 1;
             }
@@ -189,24 +223,24 @@ impl PubSub {
             }
         }
         drop(index);
-        (results, delivered_to)
+        results
     }
 
-    /// Drops the subscriptions of `session_id` whose mask `keep` refuses; returns their
+    /// Drops the subscriptions of recipient `id` whose mask `keep` refuses; returns their
     /// channels.
-    pub fn retain_session(&self, session_id: &str, keep: impl Fn(&str) -> bool) -> Vec<Arc<str>> {
+    pub fn retain_recipient(&self, id: &str, keep: impl Fn(&str) -> bool) -> Vec<Arc<str>> {
         let mut index = self.index();
-        let doomed = index.ids_where(|s| s.session.id == session_id && !keep(&s.mask));
+        let doomed = index.ids_where(|s| s.recipient.id() == id && !keep(&s.mask));
         doomed
             .into_iter()
             .filter_map(|id| index.remove(id).map(|s| s.channel))
             .collect()
     }
 
-    /// Removes every subscription whose session is closed; returns how many.
+    /// Removes every subscription whose recipient is closed; returns how many.
     pub fn sweep_closed(&self) -> usize {
         let mut index = self.index();
-        let dead: Vec<SubId> = index.ids_where(|s| s.session.is_closed());
+        let dead: Vec<SubId> = index.ids_where(|s| s.recipient.is_closed());
         for id in &dead {
             index.remove(*id);
         }

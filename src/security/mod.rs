@@ -2,23 +2,28 @@
 //!
 //! * [`SecurityService`]: bootstrap, logins, tokens, lockout, revocation, admin operations;
 //! * [`PermissionSet`]: what one session may do;
-//! * [`SecurityEvent`]: the typed change feed (live sessions and the replicator use it);
+//! * [`SecurityEvent`]: the typed change feed (sessions and the replicator follow it);
 //! * `store`: the built-in [`happn_cluster_sdk::Auth`] plugin over the datastore.
 
+mod bootstrap;
 mod events;
+mod groups;
 mod hash;
-pub mod live;
 mod lockout;
+mod login;
 mod model;
 mod permissions;
 mod service;
 mod store_auth;
 mod token;
+mod users;
+mod verify;
 
 pub use events::SecurityEvent;
 pub use hash::{hash_password, verify_password};
-pub use model::{ADMIN, GroupInfo, StoredPermission, UserInfo, is_system_path, validate_name};
+pub use login::LoginOutcome;
+pub use model::{ADMIN, GroupInfo, StoredPermission, UserInfo, is_system_path};
 pub use permissions::{Action, PermissionSet};
-pub use service::{LoginOutcome, SecurityService};
+pub use service::SecurityService;
 pub use store_auth::StoreAuth;
 pub use token::{Claims, TokenError};

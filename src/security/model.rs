@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::names::{GroupName, UserName};
+
 /// Prefix of every reserved path; clients can never read or write under it.
 pub const SYSTEM_PREFIX: &str = "/_SYSTEM";
 /// Users: `/_SYSTEM/_SECURITY/_USER/<username>`.
@@ -15,26 +17,25 @@ pub const PERMISSION_PREFIX: &str = "/_SYSTEM/_SECURITY/_PERMISSIONS/";
 pub const SECRET_PATH: &str = "/_SYSTEM/_SECURITY/SESSION_TOKEN_SECRET";
 /// Revoked tokens by session family: `/_SYSTEM/_SECURITY/_REVOKED/<sid>`.
 pub const REVOKED_PREFIX: &str = "/_SYSTEM/_SECURITY/_REVOKED/";
-/// The administrator's user and group name.
-pub const ADMIN: &str = "_ADMIN";
+pub use crate::names::ADMIN;
 
 /// Path of a user record.
-pub fn user_path(username: &str) -> String {
+pub fn user_path(username: &UserName) -> String {
     format!("{USER_PREFIX}{username}")
 }
 
 /// Path of a membership record.
-pub fn membership_path(username: &str, group: &str) -> String {
+pub fn membership_path(username: &UserName, group: &GroupName) -> String {
     format!("{USER_PREFIX}{username}/_USER_GROUP/{group}")
 }
 
 /// Path of a group record.
-pub fn group_path(group: &str) -> String {
+pub fn group_path(group: &GroupName) -> String {
     format!("{GROUP_PREFIX}{group}")
 }
 
 /// Path of one permission record (happn escapes `*` as `{{w}}`).
-pub fn permission_path(group: &str, action: &str, path: &str) -> String {
+pub fn permission_path(group: &GroupName, action: &str, path: &str) -> String {
     format!(
         "{PERMISSION_PREFIX}{group}/{action}/{}",
         path.replace('*', "{{w}}")
@@ -95,30 +96,4 @@ pub struct GroupInfo {
     pub custom_data: Value,
     /// Permission records.
     pub permissions: Vec<StoredPermission>,
-}
-
-/// Checks a user or group name: it becomes a path segment, so it must be a non-empty run of
-/// happn path characters without `/` or `*`, at most 256 bytes.
-pub fn validate_name(name: &str, kind: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err(format!("{kind} name must not be empty"));
-    }
-    if name.len() > 256 {
-        return Err(format!("{kind} name is longer than 256 bytes"));
-    }
-    if name.trim() != name {
-        return Err(format!(
-            "{kind} name {name:?} must not start or end with whitespace"
-        ));
-    }
-    if name.contains(['/', '*'])
-        || !name
-            .chars()
-            .all(|c| c != '\u{0}' && crate::path::allowed_char(c))
-    {
-        return Err(format!(
-            "{kind} name {name:?} may only contain letters, digits, spaces and ( ) {{ }} + = & : % @ . _ -"
-        ));
-    }
-    Ok(())
 }

@@ -12,6 +12,7 @@ use happn_cluster_sdk::{
 
 use super::hash::verify_password;
 use super::model::{StoredUser, user_path};
+use crate::names::UserName;
 
 /// A well-formed hash at `iterations` that no password matches.
 fn dummy_hash(iterations: u32) -> String {
@@ -56,7 +57,7 @@ impl StoreAuth {
 /// Loads a stored user and its group names.
 pub async fn load_user(
     store: &dyn Datastore,
-    username: &str,
+    username: &UserName,
 ) -> Result<Option<(StoredUser, Vec<String>)>> {
     let Some(record) = store.find_one(&user_path(username)).await? else {
         return Ok(None);
@@ -85,7 +86,12 @@ impl Auth for StoreAuth {
         let Credentials::Password { username, password } = credentials else {
             return Err(Error::Unauthorized("Invalid credentials".into()));
         };
-        let loaded = match load_user(self.store.as_ref(), username).await {
+        // A name that cannot be a user is an unknown user (and costs the same time).
+        let loaded = match UserName::parse(username) {
+            Ok(username) => load_user(self.store.as_ref(), &username).await,
+            Err(_) => Ok(None),
+        };
+        let loaded = match loaded {
             Ok(loaded) => loaded,
             Err(Error::Internal(_)) => None,
             Err(other) => return Err(other),
@@ -113,8 +119,11 @@ impl Auth for StoreAuth {
     }
 
     async fn account_exists(&self, username: &str) -> Result<Option<bool>> {
+        let Ok(username) = UserName::parse(username) else {
+            return Ok(Some(false));
+        };
         Ok(Some(
-            self.store.find_one(&user_path(username)).await?.is_some(),
+            self.store.find_one(&user_path(&username)).await?.is_some(),
         ))
     }
 }

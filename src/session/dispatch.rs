@@ -1,122 +1,113 @@
-//! Action dispatch and the session-level actions (handshake, ack, unknown).
+//! Dispatch: the checks every frame passes in order (session, path size, handshake, login),
+//! then the handler of its typed request; and the session-level actions (handshake, ack).
 
 use happn_cluster_sdk::Error;
 use serde_json::{Map, Value, json};
 
 use super::{HandlerResult, Session};
-use crate::protocol::{HAPPN_COMPAT_VERSION, PROTOCOL, Reply, Request};
+use crate::protocol::{Frame, HAPPN_COMPAT_VERSION, Reply, Request};
 
 impl Session {
-    pub(super) async fn dispatch(&mut self, request: Request) {
-        // Expired or idle sessions are refused before anything else is looked at.
-        let handshake = matches!(
-            request.action.as_str(),
-            "configure-session" | "describe" | "login"
-        );
-        let mut session_error = if self.logged_in && self.ctx.secure && !handshake {
-            self.check_session().err()
-        } else {
-            None
-        };
-        let session_ok = session_error.is_none();
-        // Every path and mask is size-checked once, here, before any handler sees it.
-        let path_error = request
-            .path
-            .as_deref()
-            .and_then(|path| self.ctx.limits.paths.check(path).err());
-        let result = match request.action.as_str() {
-            _ if path_error.is_some() => Err(Error::bad_input(
-                path_error.map(|e| e.to_string()).unwrap_or_default(),
-            )),
-            "configure-session" => self.configure_session(&request),
-            "describe" => Ok(Some(self.reply(&request).ok(
-                self.describe(),
-                Map::new(),
-                false,
-            ))),
-            "login" => self.login(&request).await,
-            action if !self.logged_in && self.ctx.secure => Err(Error::Unauthorized(format!(
-                "please log in before sending {action} requests"
-            ))),
-            _ if self.logged_in && self.ctx.secure && !session_ok => Err(session_error
-                .take()
-                .unwrap_or_else(|| Error::Unauthorized("session refused".into()))),
-            "set" => self.set(&request).await,
-            "get" => self.get(&request).await,
-            "count" => self.count(&request).await,
-            "remove" => self.remove(&request).await,
-            "on" => self.on(&request).await,
-            "off" => self.off(&request),
-            "ack" => self.ack(&request),
-            "revoke-token" => self.revoke_token(&request).await,
-            "disconnect-child-sessions" => self.disconnect_children(&request),
-            "disconnect" => Ok(Some(self.reply(&request).ok(
-                Value::Null,
-                Map::new(),
-                false,
-            ))),
-            other => Err(Error::bad_input(format!("unknown action: {other}"))),
-        };
+    pub(super) async fn dispatch(&mut self, frame: Frame) {
+        let result = self.route(&frame).await;
         let reply = match result {
             Ok(reply) => reply,
             Err(error) => {
                 self.ctx.metrics.request_errors.inc();
-                Some(self.reply(&request).error(&error))
+                Some(self.reply(&frame).error(&error))
             }
         };
-        if let Some(frame) = reply {
-            self.handle.send_reply(frame.into()).await;
+        if let Some(reply) = reply {
+            self.handle.send_reply(reply.into()).await;
         }
-        let end = self
-            .end_after_reply
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(reason) = end {
+        if let Some(reason) = self.end_after_reply.take() {
             self.handle.disconnect_after_queue(reason, false);
         }
     }
 
-    /// The reply builder for a request of this session.
-    pub(super) fn reply<'a>(&'a self, request: &'a Request) -> Reply<'a> {
-        Reply {
-            event_id: &request.event_id,
-            action: &request.action,
-            session_id: self.logged_in.then_some(self.handle.id.as_str()),
+    /// The checks, in order, then the handler.
+    async fn route(&mut self, frame: &Frame) -> HandlerResult {
+        let access = self.ctx.access;
+        // Expired or idle sessions are refused before anything else is looked at.
+        let refused = if self.logged_in && !frame.is_handshake() {
+            access.check_session(&self.handle).err()
+        } else {
+            None
+        };
+        if let Some(end) = refused.as_ref().and_then(|r| r.end) {
+            self.end_after_reply = Some(end);
+        }
+        // Every path and mask is size-checked once, here, before any handler sees it.
+        if let Some(path) = frame.path.as_deref() {
+            self.ctx
+                .limits
+                .paths
+                .check(path)
+                .map_err(|e| Error::bad_input(e.to_string()))?;
+        }
+        if !frame.is_handshake() {
+            if !self.logged_in && access.requires_login() {
+                return Err(Error::Unauthorized(format!(
+                    "please log in before sending {} requests",
+                    frame.action
+                )));
+            }
+            if let Some(refusal) = refused {
+                return Err(refusal.error);
+            }
+        }
+        let request = frame.request.as_ref().map_err(Clone::clone)?;
+        match request {
+            Request::ConfigureSession { protocol } => {
+                self.protocol = Some(protocol.clone());
+                Ok(Some(self.reply(frame).ok(Value::Null, Map::new(), false)))
+            }
+            Request::Describe => Ok(Some(self.reply(frame).ok(
+                self.describe(),
+                Map::new(),
+                false,
+            ))),
+            Request::Login(login) => self.login(frame, login).await,
+            Request::Set {
+                path,
+                data,
+                options,
+            } => self.set(frame, path, data, options).await,
+            Request::Get { path, options } => self.get(frame, path, options).await,
+            Request::Count { path, options } => self.count(frame, path, options).await,
+            Request::Remove { path, options } => self.remove(frame, path, options).await,
+            Request::On { channel, options } => self.on(frame, channel, options).await,
+            Request::Off { channel, options } => self.off(frame, channel, options),
+            Request::Ack { publication_id } => {
+                // An ack for an unknown or expired publication is harmless: answer ok.
+                self.ctx.pubsub.acks().ack(publication_id, &self.handle.id);
+                Ok(Some(self.reply(frame).ok(Value::Null, Map::new(), false)))
+            }
+            Request::RevokeToken => self.revoke_token(frame).await,
+            Request::DisconnectChildSessions => self.disconnect_children(frame),
+            Request::Disconnect => Ok(Some(self.reply(frame).ok(Value::Null, Map::new(), false))),
+            Request::Unknown => Err(Error::bad_input(format!(
+                "unknown action: {}",
+                frame.action
+            ))),
         }
     }
 
-    fn configure_session(&mut self, request: &Request) -> HandlerResult {
-        let protocol = request
-            .data
-            .get("protocol")
-            .and_then(Value::as_str)
-            .unwrap_or(PROTOCOL);
-        if !matches!(protocol, "happn_4" | "happn_3") {
-            return Err(Error::bad_input(format!(
-                "unknown inbound protocol: {protocol}"
-            )));
+    /// The reply builder for a frame of this session.
+    pub(super) fn reply<'a>(&'a self, frame: &'a Frame) -> Reply<'a> {
+        Reply {
+            event_id: &frame.event_id,
+            action: &frame.action,
+            session_id: self.logged_in.then_some(self.handle.id.as_str()),
         }
-        self.protocol = Some(protocol.to_string());
-        Ok(Some(self.reply(request).ok(Value::Null, Map::new(), false)))
     }
 
     fn describe(&self) -> Value {
         json!({
             "name": self.ctx.name,
-            "secure": self.ctx.secure,
+            "secure": self.ctx.access.is_secure(),
             "version": HAPPN_COMPAT_VERSION,
             "server": concat!("happn-cluster-rs/", env!("CARGO_PKG_VERSION")),
         })
-    }
-
-    fn ack(&mut self, request: &Request) -> HandlerResult {
-        let publication_id = request
-            .data
-            .as_str()
-            .ok_or_else(|| Error::bad_input("ack data must be the publication id string"))?;
-        // An ack for an unknown or expired publication is harmless: answer ok.
-        self.ctx.pubsub.acks().ack(publication_id, &self.handle.id);
-        Ok(Some(self.reply(request).ok(Value::Null, Map::new(), false)))
     }
 }

@@ -226,3 +226,26 @@ impl SessionHandle {
         self.peer.load(Ordering::Acquire)
     }
 }
+
+impl crate::pubsub::Recipient for SessionHandle {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn send(&self, frame: Arc<str>) -> bool {
+        SessionHandle::send(self, frame)
+    }
+
+    fn is_peer(&self) -> bool {
+        SessionHandle::is_peer(self)
+    }
+
+    fn is_closed(&self) -> bool {
+        SessionHandle::is_closed(self)
+    }
+
+    fn may_receive(&self, path: &str) -> bool {
+        self.auth()
+            .is_some_and(|a| a.permissions.allows(crate::security::Action::On, path))
+    }
+}

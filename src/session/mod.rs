@@ -1,13 +1,26 @@
-//! One client connection: decode each frame, dispatch it, reply; keep the session's
-//! subscriptions; clean up when it ends.
+//! Client sessions: one task per connection decodes each frame, dispatches it, replies,
+//! keeps the session's subscriptions and cleans up when it ends. Also the node's session
+//! registry and accept gate ([`Sessions`]), its access policy ([`Access`]), and the live
+//! application of security changes ([`live`]).
 
+mod access;
 mod auth;
+mod context;
 mod dispatch;
+mod guard;
 mod handle;
+mod limits;
+pub mod live;
+mod read;
+mod registry;
 mod subscribe;
 mod write;
 
+pub use access::{Access, SessionRefusal};
+pub use context::SessionContext;
 pub use handle::{SessionAuth, SessionHandle};
+pub use limits::Limits;
+pub use registry::{DrainToken, Sessions};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,13 +29,12 @@ use futures_util::FutureExt;
 use happn_cluster_sdk::{Connection, Error, Inbound};
 use serde_json::Value;
 
-use crate::node::NodeContext;
 use crate::path::SubId;
-use crate::protocol::{Request, error_reply, event_id_from_head};
+use crate::protocol::{Frame, error_reply, event_id_from_head};
 
 /// Per-connection state owned by the session task.
 pub(crate) struct Session {
-    ctx: Arc<NodeContext>,
+    ctx: Arc<SessionContext>,
     handle: Arc<SessionHandle>,
     /// The client's address (the rest of the upgrade request is not kept: idle sessions
     /// stay small).
@@ -35,11 +47,17 @@ pub(crate) struct Session {
     subscriptions: HashMap<String, SubId>,
     next_reference: u64,
     /// Set when the current request must end the session once its reply is queued.
-    end_after_reply: std::sync::Mutex<Option<&'static str>>,
+    end_after_reply: Option<&'static str>,
 }
 
-/// Runs a session until its connection ends.
-pub(crate) async fn run(ctx: Arc<NodeContext>, connection: Connection) {
+/// Runs a session until its connection ends. The drain token is dropped when it does, so
+/// the node's shutdown can wait for every session.
+pub async fn run(ctx: Arc<SessionContext>, connection: Connection, token: Option<DrainToken>) {
+    serve_connection(ctx, connection).await;
+    drop(token);
+}
+
+async fn serve_connection(ctx: Arc<SessionContext>, connection: Connection) {
     let Connection {
         info,
         outbound,
@@ -56,7 +74,7 @@ pub(crate) async fn run(ctx: Arc<NodeContext>, connection: Connection) {
         terminator,
         ctx.metrics.clone(),
     ));
-    if !ctx.register_session(handle.clone()) {
+    if !ctx.sessions.register(handle.clone()) {
         // The node is shutting down: refuse politely so the client tries elsewhere.
         handle.terminate("server-shutdown", true);
         return;
@@ -72,7 +90,7 @@ pub(crate) async fn run(ctx: Arc<NodeContext>, connection: Connection) {
         login_info: Value::Null,
         subscriptions: HashMap::new(),
         next_reference: 1,
-        end_after_reply: std::sync::Mutex::new(None),
+        end_after_reply: None,
     };
     // A bug in a handler must not leak the session: catch the panic, end the session, clean
     // up its subscriptions, keep the node running.
@@ -101,7 +119,8 @@ async fn serve(
     loop {
         let item = tokio::select! {
             item = inbound.recv() => item,
-            _ = tokio::time::sleep_until(login_deadline), if ctx.secure && !session.logged_in => {
+            _ = tokio::time::sleep_until(login_deadline),
+                if ctx.access.requires_login() && !session.logged_in => {
                 ctx.metrics.login_timeouts.inc();
                 session.handle.terminate("login-timeout", true);
                 return "no login before the deadline".to_string();
@@ -133,9 +152,9 @@ async fn serve(
 impl Session {
     async fn on_text(&mut self, text: &str) {
         self.ctx.metrics.requests.inc();
-        match Request::parse(text) {
+        match Frame::parse(text) {
             // Boxed: an idle session then holds no handler state (idle connections stay small).
-            Ok(request) => Box::pin(self.dispatch(request)).await,
+            Ok(frame) => Box::pin(self.dispatch(frame)).await,
             Err(e) => {
                 self.ctx.metrics.request_errors.inc();
                 self.send(error_reply(
@@ -157,12 +176,10 @@ impl Session {
         for (_, id) in self.subscriptions.drain() {
             self.ctx.pubsub.unsubscribe(id);
         }
-        self.ctx.unregister_session(&self.handle.id);
+        self.ctx.sessions.unregister(&self.handle.id);
     }
 }
 
-/// Parses `Request` dispatch helpers' shared error type.
+/// What a handler returns: the reply frame (None when it queued its own), or the error the
+/// client is told.
 pub(crate) type HandlerResult = Result<Option<String>, Error>;
-
-#[allow(unused_imports)]
-pub(crate) use subscribe::parse_channel;

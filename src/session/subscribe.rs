@@ -3,76 +3,42 @@
 use happn_cluster_sdk::{Error, FindOptions, PathQuery, SortKey};
 use serde_json::{Map, Value, json};
 
+use super::guard::PathSyntax;
 use super::{HandlerResult, Session};
-use crate::path::{self, EventFilter, Mask, mask::DEFAULT_DEPTH};
-use crate::protocol::Request;
+use crate::path::Mask;
+use crate::protocol::Frame;
+use crate::protocol::options::{OffOptions, OnOptions};
 use crate::pubsub::Subscription;
 use crate::security::{Action, is_system_path};
 
-/// Splits a channel key (`/SET@/a/*`, `/ALL@*`) into its event filter and mask text.
-/// A bare path (no `@`) subscribes to all events.
-pub(crate) fn parse_channel(channel: &str) -> Result<(EventFilter, &str), Error> {
-    let Some(rest) = channel.strip_prefix('/') else {
-        return Ok((EventFilter::All, channel));
-    };
-    let Some((action, path)) = rest.split_once('@') else {
-        return Ok((EventFilter::All, channel));
-    };
-    let filter = match action {
-        "SET" => EventFilter::Set,
-        "REMOVE" => EventFilter::Remove,
-        "ALL" | "*" => EventFilter::All,
-        // Not a channel prefix after all: a plain path containing '@'.
-        _ => return Ok((EventFilter::All, channel)),
-    };
-    if path.is_empty() {
-        return Err(Error::bad_input(format!("channel {channel:?} has no path")));
-    }
-    Ok((filter, path))
-}
-
 impl Session {
-    pub(super) async fn on(&mut self, request: &Request) -> HandlerResult {
-        let channel = request.require_path().map_err(Error::bad_input)?;
-        let (mut filter, mask_text) = parse_channel(channel)?;
-        if let Some(event_type) = request.options.get("event_type").and_then(Value::as_str) {
-            filter = match event_type.to_ascii_lowercase().as_str() {
-                "set" => EventFilter::Set,
-                "remove" => EventFilter::Remove,
-                "all" | "*" => EventFilter::All,
-                other => return Err(Error::bad_input(format!("unknown event_type {other:?}"))),
-            };
-        }
-        path::validate(mask_text, true).map_err(|e| Error::bad_input(e.to_string()))?;
-        if is_system_path(&path::normalise(mask_text)) {
-            return Err(Error::Forbidden("the /_SYSTEM tree is reserved".into()));
-        }
-        self.authorize(Action::On, mask_text)?;
-        let depth = match request.options.get("depth") {
-            None | Some(Value::Null) => DEFAULT_DEPTH,
-            Some(v) => v
-                .as_u64()
-                .and_then(|d| u32::try_from(d).ok())
-                .ok_or_else(|| Error::bad_input("depth must be a positive integer"))?,
-        };
-        let mask =
-            Mask::with_depth(mask_text, depth).map_err(|e| Error::bad_input(e.to_string()))?;
-        let initial = request.flag("initialCallback") || request.flag("initialEmit");
+    pub(super) async fn on(
+        &mut self,
+        frame: &Frame,
+        channel: &str,
+        options: &OnOptions,
+    ) -> HandlerResult {
+        self.checked_path(&options.mask, PathSyntax::Pattern, Action::On)?;
+        let mask = Mask::with_depth(&options.mask, options.depth)
+            .map_err(|e| Error::bad_input(e.to_string()))?;
         let reference = format!("{}", self.next_reference);
         self.next_reference += 1;
         let subscription = Subscription {
-            session: self.handle.clone(),
+            recipient: self.handle.clone(),
             channel: channel.into(),
-            mask: mask_text.into(),
+            mask: options.mask.as_str().into(),
             checked: self.restricted().is_some(),
-            merge: request.flag("merge"),
+            merge: options.merge,
             depth: mask.globstar_depth(),
         };
         // Subscribe before reading initial values: a write racing the subscription is then
         // seen at least once (as an event, an initial value, or both), never lost.
-        let id = self.ctx.pubsub.subscribe(&mask, filter, subscription);
+        let id = self
+            .ctx
+            .pubsub
+            .subscribe(&mask, options.filter, subscription);
         self.subscriptions.insert(reference.clone(), id);
-        let initial_items = if initial {
+        let initial_items = if options.initial {
             match self.initial_values(&mask).await {
                 Ok(items) => Some(items),
                 Err(e) => {
@@ -84,7 +50,7 @@ impl Session {
         } else {
             None
         };
-        let reply = self.reply(request);
+        let reply = self.reply(frame);
         Ok(Some(match initial_items {
             Some(items) => {
                 let mut meta = Map::new();
@@ -126,13 +92,13 @@ impl Session {
             .collect())
     }
 
-    pub(super) fn off(&mut self, request: &Request) -> HandlerResult {
-        let channel = request.require_path().map_err(Error::bad_input)?;
-        let reference = match request.options.get("referenceId") {
-            Some(Value::String(r)) => Some(r.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        };
+    pub(super) fn off(
+        &mut self,
+        frame: &Frame,
+        channel: &str,
+        options: &OffOptions,
+    ) -> HandlerResult {
+        let reference = options.reference.clone();
         let mut removed = 0u32;
         if channel == "*" {
             for (_, id) in self.subscriptions.drain() {
@@ -157,7 +123,7 @@ impl Session {
                     self.ctx
                         .pubsub
                         .channel_of(**id)
-                        .is_none_or(|c| *c == *channel)
+                        .is_none_or(|c| &*c == channel)
                 })
                 .map(|(reference, _)| reference.clone())
                 .collect();
@@ -169,7 +135,7 @@ impl Session {
                 }
             }
         }
-        Ok(Some(self.reply(request).ok(
+        Ok(Some(self.reply(frame).ok(
             json!({"id": reference.map(Value::from).unwrap_or(Value::Bool(false)), "removed": removed}),
             Map::new(),
             false,

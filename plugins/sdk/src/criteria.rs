@@ -92,6 +92,16 @@ impl Criteria {
         })
     }
 
+    /// Criteria both `self` and `other` must satisfy (`{$and: [self, other]}`), for a host
+    /// that narrows a client's criteria with its own.
+    pub fn and(self, other: Criteria) -> Criteria {
+        Criteria {
+            root: Node::And(vec![self.root, other.root]),
+            stored: serde_json::json!({"$and": [self.stored, other.stored]}),
+            native: self.native && other.native,
+        }
+    }
+
     /// True when MongoDB understands every operator used (none of
     /// [`EXTENSION_OPERATORS`]), so the criteria can be pushed down as they are.
     pub fn is_mongo_native(&self) -> bool {

@@ -1,80 +1,89 @@
 //! Applies security changes to live sessions: deleted users and revoked tokens are
 //! disconnected; sessions whose groups or permissions changed get fresh permissions, lose
 //! the subscriptions they may no longer hold, and are told with `security-data-changed`.
+//! Also ends sessions whose token expired or that sat idle too long.
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::events::SecurityEvent;
-use super::permissions::Action;
-use crate::node::NodeContext;
+use super::context::SessionContext;
+use super::handle::{SessionAuth, SessionHandle};
+use crate::lifecycle::Shutdown;
 use crate::protocol::system_frame;
-use crate::session::{SessionAuth, SessionHandle};
+use crate::security::{Action, SecurityEvent};
+
+/// What the live-update task reacts to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LiveUpdate {
+    /// One change.
+    Event(SecurityEvent),
+    /// Changes were missed (the feed lagged): every logged-in session is refreshed.
+    Resync,
+}
 
 /// Ends sessions whose token expired or that sat idle past the inactivity threshold, even
-/// when they only listen (checked every second).
-fn spawn_expiry_sweep(ctx: &Arc<NodeContext>) {
-    let weak: Weak<NodeContext> = Arc::downgrade(ctx);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-        loop {
-            tick.tick().await;
-            let Some(ctx) = weak.upgrade() else { return };
-            if !ctx.secure {
-                return;
-            }
-            let now = happn_cluster_sdk::now_millis();
-            for session in ctx.sessions() {
-                let Some(auth) = session.auth() else { continue };
-                if auth.expires_at.is_some_and(|exp| now >= exp) {
-                    session.terminate("token-expired", false);
-                } else if ctx
-                    .inactivity_threshold
-                    .is_some_and(|limit| now - session.last_activity() > limit)
-                {
-                    session.terminate("inactivity-threshold", false);
-                }
+/// when they only listen (checked every second), until `shutdown` fires.
+pub async fn run_expiry_sweep(ctx: Arc<SessionContext>, mut shutdown: Shutdown) {
+    if !ctx.access.is_secure() {
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = shutdown.stopped() => return,
+            _ = tick.tick() => {}
+        }
+        let now = happn_cluster_sdk::now_millis();
+        for session in ctx.sessions.all() {
+            if let Some(reason) = ctx.access.expired(&session, now) {
+                session.terminate(reason, false);
             }
         }
-    });
+    }
 }
 
-/// Starts the tasks that follow the node's security events and expire sessions (they end
-/// with the node).
-pub fn spawn(ctx: &Arc<NodeContext>) {
-    spawn_expiry_sweep(ctx);
+/// Follows the security change feed and applies each change to live sessions, until
+/// `shutdown` fires or the feed closes.
+pub async fn run_security_updates(ctx: Arc<SessionContext>, mut shutdown: Shutdown) {
     let mut events = ctx.security.subscribe_events();
-    let weak: Weak<NodeContext> = Arc::downgrade(ctx);
-    tokio::spawn(async move {
-        loop {
-            let event = match events.recv().await {
-                Ok(event) => event,
+    loop {
+        let update = tokio::select! {
+            _ = shutdown.stopped() => return,
+            received = events.recv() => match received {
+                Ok(event) => LiveUpdate::Event(event),
                 Err(RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "security events lagged: refreshing every session");
-                    SecurityEvent::UpsertGroup {
-                        group: String::new(),
-                    }
+                    LiveUpdate::Resync
                 }
                 Err(RecvError::Closed) => return,
-            };
-            let Some(ctx) = weak.upgrade() else { return };
-            if !ctx.secure {
-                continue;
-            }
-            apply(&ctx, &event).await;
+            },
+        };
+        if ctx.access.is_secure() {
+            apply(&ctx, &update).await;
         }
-    });
+    }
 }
 
-/// Reacts to one event.
-pub async fn apply(ctx: &NodeContext, event: &SecurityEvent) {
+/// Reacts to one update.
+pub async fn apply(ctx: &SessionContext, update: &LiveUpdate) {
     let sessions: Vec<(Arc<SessionHandle>, Arc<SessionAuth>)> = ctx
-        .sessions()
+        .sessions
+        .all()
         .into_iter()
         .filter_map(|s| s.auth().map(|a| (s, a)))
         .collect();
+    let event = match update {
+        LiveUpdate::Resync => {
+            for (session, auth) in sessions {
+                refresh(ctx, &session, &auth, None).await;
+            }
+            return;
+        }
+        LiveUpdate::Event(event) => event,
+    };
     match event {
         SecurityEvent::DeleteUser { username } => {
             for (session, auth) in &sessions {
@@ -96,7 +105,6 @@ pub async fn apply(ctx: &NodeContext, event: &SecurityEvent) {
                     SecurityEvent::UpsertUser { username }
                     | SecurityEvent::LinkGroup { username, .. }
                     | SecurityEvent::UnlinkGroup { username, .. } => &auth.username == username,
-                    SecurityEvent::UpsertGroup { group } if group.is_empty() => true,
                     SecurityEvent::UpsertGroup { group }
                     | SecurityEvent::DeleteGroup { group }
                     | SecurityEvent::PermissionUpserted { group, .. }
@@ -104,18 +112,20 @@ pub async fn apply(ctx: &NodeContext, event: &SecurityEvent) {
                     _ => false,
                 };
                 if affected {
-                    refresh(ctx, &session, &auth, event).await;
+                    refresh(ctx, &session, &auth, Some(event)).await;
                 }
             }
         }
     }
 }
 
+/// Reloads a session's groups and permissions, drops subscriptions it may no longer hold,
+/// and tells it what changed (`event`; a resync says `resync`).
 async fn refresh(
-    ctx: &NodeContext,
+    ctx: &SessionContext,
     session: &SessionHandle,
     auth: &SessionAuth,
-    event: &SecurityEvent,
+    event: Option<&SecurityEvent>,
 ) {
     let groups = match ctx.security.identity(&auth.username).await {
         Ok(Some(identity)) => identity.groups,
@@ -136,10 +146,13 @@ async fn refresh(
     updated.groups = groups;
     updated.permissions = permissions.clone();
     session.set_auth(Some(Arc::new(updated)));
-    let dropped = ctx.pubsub.retain_session(&session.id, |mask| {
+    let dropped = ctx.pubsub.retain_recipient(&session.id, |mask| {
         permissions.allows(Action::On, &crate::path::normalise(mask))
     });
-    let mut changed = event.changed_data();
+    let (what_happened, mut changed) = match event {
+        Some(event) => (event.what_happened(), event.changed_data()),
+        None => ("resync", json!({})),
+    };
     if !dropped.is_empty()
         && let Some(map) = changed.as_object_mut()
     {
@@ -151,7 +164,7 @@ async fn refresh(
     session.send(
         system_frame(
             "security-data-changed",
-            json!({"whatHappnd": event.what_happened(), "changedData": changed}),
+            json!({"whatHappnd": what_happened, "changedData": changed}),
         )
         .into(),
     );

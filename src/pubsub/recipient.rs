@@ -1,0 +1,24 @@
+//! Who receives events: the narrow view the publisher has of a subscriber. Client sessions
+//! implement it today; peer links will too.
+
+use std::sync::Arc;
+
+/// One event recipient.
+pub trait Recipient: Send + Sync + std::fmt::Debug + 'static {
+    /// Its id (a session id): `targetClients` and acknowledgements name recipients by it.
+    fn id(&self) -> &str;
+
+    /// Queues an event frame without waiting; false when the recipient could not take it
+    /// (closed, or too slow: it is then disconnected by its own rules).
+    fn send(&self, frame: Arc<str>) -> bool;
+
+    /// True for cluster peers: they never receive `noCluster` publications.
+    fn is_peer(&self) -> bool;
+
+    /// True once it has gone (its subscriptions are swept).
+    fn is_closed(&self) -> bool;
+
+    /// Whether an event at `path` may reach it now (checked per event for subscriptions
+    /// marked `checked`: a prohibit may cover part of what a mask matches).
+    fn may_receive(&self, path: &str) -> bool;
+}

@@ -1,0 +1,157 @@
+//! Logins: passwords under the lockout rules, tokens, the network `_ADMIN` refusal.
+
+use std::sync::Arc;
+
+use happn_cluster_sdk::{Credentials, Error, Identity, Result, now_millis};
+
+use super::lockout::Outcome;
+use super::model::ADMIN;
+use super::permissions::PermissionSet;
+use super::service::{MAX_CREDENTIAL_BYTES, SecurityService};
+use super::token::{self, Claims};
+use crate::names::{GroupName, UserName};
+
+/// A successful login.
+#[derive(Debug, Clone)]
+pub struct LoginOutcome {
+    /// Who logged in.
+    pub identity: Identity,
+    /// What they may do.
+    pub permissions: Arc<PermissionSet>,
+    /// Their session token.
+    pub token: String,
+    /// The token's claims.
+    pub claims: Claims,
+}
+
+impl SecurityService {
+    /// Verifies a password under the lockout rules. The verification runs to its end in its
+    /// own task, holding its turn and a verification permit, so a client that hangs up
+    /// mid-way neither skips the count nor frees CPU for the next guess early.
+    async fn verify_password(
+        &self,
+        username: String,
+        password: String,
+        remote: Option<std::net::IpAddr>,
+    ) -> Result<Identity> {
+        let attempt = self.lockout.begin(&username, remote).await?;
+        let auth = self.auth.clone();
+        let verifications = self.verifications.clone();
+        let verification = tokio::spawn(async move {
+            let Ok(_permit) = verifications.acquire_owned().await else {
+                return Err(Error::unavailable("security service stopping"));
+            };
+            let verified = auth
+                .verify(&Credentials::Password {
+                    username: username.clone(),
+                    password,
+                })
+                .await;
+            let outcome = match &verified {
+                Ok(_) => Outcome::Success,
+                Err(Error::Unauthorized(_)) => Outcome::Failure {
+                    account: auth.account_exists(&username).await.ok().flatten(),
+                },
+                Err(_) => Outcome::NotCounted,
+            };
+            attempt.finish(outcome);
+            verified
+        });
+        match verification.await {
+            Ok(Ok(identity)) => Ok(identity),
+            Ok(Err(Error::Unauthorized(_))) => {
+                Err(Error::Unauthorized("Invalid credentials".into()))
+            }
+            Ok(Err(other)) => Err(other),
+            Err(e) => Err(Error::internal(format!(
+                "password verification failed: {e}"
+            ))),
+        }
+    }
+
+    /// With `disableDefaultAdminNetworkConnections`, `_ADMIN` may not log in over the network
+    /// (every login through a socket is one); happn-3's error text.
+    fn refuse_network_admin(&self, username: &str) -> Result<()> {
+        if self.config.disable_default_admin_network_connections && username == ADMIN {
+            return Err(Error::Forbidden(
+                "use of _ADMIN credentials over the network is disabled".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Failed-login bookkeeping: (accounts, unknown names, addresses) with failures on record.
+    pub fn lockout_tracked(&self) -> (usize, usize, usize) {
+        self.lockout.tracked()
+    }
+
+    /// Logs in with credentials (password, token or anonymous) for session `session_id`,
+    /// connected from `remote`.
+    pub async fn login(
+        &self,
+        credentials: Credentials,
+        session_id: &str,
+        remote: Option<std::net::IpAddr>,
+    ) -> Result<LoginOutcome> {
+        match credentials {
+            Credentials::Anonymous => {
+                Err(Error::Unauthorized("Anonymous access is disabled".into()))
+            }
+            Credentials::Token(token) => {
+                let outcome = self.login_with_token(&token).await?;
+                self.refuse_network_admin(&outcome.identity.username)?;
+                Ok(outcome)
+            }
+            Credentials::Password { username, password } => {
+                self.refuse_network_admin(&username)?;
+                if username.is_empty() || password.is_empty() {
+                    return Err(Error::Unauthorized("Invalid credentials".into()));
+                }
+                if username.len() > MAX_CREDENTIAL_BYTES || password.len() > MAX_CREDENTIAL_BYTES {
+                    return Err(Error::bad_input("credentials are too long"));
+                }
+                // A name that cannot be a user (e.g. one reaching into membership records)
+                // is simply wrong credentials.
+                if !UserName::is_valid(&username) {
+                    return Err(Error::Unauthorized("Invalid credentials".into()));
+                }
+                let mut identity = self.verify_password(username, password, remote).await?;
+                if !self.uses_store() {
+                    // Group names from a third-party plugin become paths: keep only valid ones.
+                    identity.groups.retain(|g| GroupName::is_valid(g));
+                }
+                let permissions = Arc::new(self.permissions_for_groups(&identity.groups).await?);
+                let now = now_millis();
+                let claims = Claims {
+                    username: identity.username.clone(),
+                    sid: session_id.to_string(),
+                    iat: now,
+                    exp: self.config.session_ttl.map(|ttl| now + ttl.0 as i64),
+                    groups: identity.groups.clone(),
+                    origin: self.node_name.clone(),
+                    kind: 1,
+                    src: self.auth_name.to_string(),
+                    uid: identity.user_id.clone(),
+                };
+                let token = token::sign(&claims, &self.secret());
+                Ok(LoginOutcome {
+                    identity,
+                    permissions,
+                    token,
+                    claims,
+                })
+            }
+        }
+    }
+
+    async fn login_with_token(&self, token: &str) -> Result<LoginOutcome> {
+        let (claims, identity) = self.verify_token(token).await?;
+        let permissions = Arc::new(self.permissions_for_groups(&identity.groups).await?);
+        Ok(LoginOutcome {
+            identity,
+            permissions,
+            token: token.to_string(),
+            claims,
+        })
+    }
+}

@@ -233,6 +233,11 @@ fn every_validation_error_names_its_key() {
         (r#"{"name": "bad name!"}"#, "name:", "letters"),
         (r#"{"host": " "}"#, "host:", "empty"),
         (
+            r#"{"services":{"transport":{"config":{"plugin":"carrier-pigeon"}}}}"#,
+            "services.transport.config.plugin",
+            "registered: websocket",
+        ),
+        (
             r#"{"services":{"orchestrator":{"config":{"clusterName":"my cluster"}}}}"#,
             "services.orchestrator.config.clusterName",
             "letters",

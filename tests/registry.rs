@@ -67,3 +67,30 @@ async fn bad_settings_are_refused_with_a_reason() {
         "{err}"
     );
 }
+
+/// `config example` documents every linked plugin with its own example settings.
+#[test]
+fn the_config_example_lists_every_plugin_with_its_example() {
+    let example = happn_cluster::config::example_with_plugins();
+    let rows: Vec<(&str, &str)> = registry::datastores()
+        .iter()
+        .map(|p| (p.name, p.example))
+        .chain(registry::discoveries().iter().map(|p| (p.name, p.example)))
+        .chain(registry::transports().iter().map(|p| (p.name, p.example)))
+        .chain(registry::auths().iter().map(|p| (p.name, p.example)))
+        .collect();
+    assert!(rows.len() >= 7, "{rows:?}");
+    for (name, settings) in rows {
+        assert!(
+            example.contains(&format!("#   {name}: ")),
+            "{name} missing from the example"
+        );
+        assert!(
+            example.contains(&format!("settings = {settings}")),
+            "{name}'s example settings missing"
+        );
+    }
+    // The plugin list is comments: the example still loads as the defaults.
+    let loaded = happn_cluster::config::Config::from_toml_str(&example).unwrap();
+    assert!(loaded.ignored_keys.is_empty(), "{:?}", loaded.ignored_keys);
+}

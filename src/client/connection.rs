@@ -190,7 +190,9 @@ async fn resubscribe(client: &Client) {
             .await
         {
             Ok(reply) => {
-                let reference = reply.pointer("/data/id").map(super::reference_text);
+                let reference = reply
+                    .pointer("/data/id")
+                    .map(super::subscribe::reference_text);
                 if let Some(listener) = client.state().listeners.get_mut(&handle) {
                     listener.reference = reference;
                 }

@@ -11,7 +11,8 @@ mod response;
 
 pub use request::{Frame, HANDSHAKE_ACTIONS, Request, RequestError, event_id_from_head};
 pub use response::{
-    Reply, error_reply, event_frame, publication_ack_frame, system_frame, wire_error,
+    Reply, error_from_wire, error_reply, event_frame, publication_ack_frame, reply_error,
+    system_frame, wire_error,
 };
 
 /// The protocol name this server speaks.

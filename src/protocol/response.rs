@@ -76,6 +76,7 @@ pub fn error_reply(event_id: &Value, action: Option<&str>, error: &Error) -> Str
 }
 
 /// The `{name, code, message}` object a happn client rebuilds its `Error` from.
+/// [`error_from_wire`] is its inverse.
 pub fn wire_error(error: &Error) -> Value {
     let (name, code) = match error {
         Error::Unauthorized(_) => ("AccessDenied", 401),
@@ -87,9 +88,45 @@ pub fn wire_error(error: &Error) -> Value {
         Error::Unavailable(_) => ("SystemError", 503),
         Error::Timeout(_) => ("SystemError", 504),
         Error::System(_) => ("SystemError", 500),
+        // happn-3 calls every server fault a SystemError: internal faults decode as
+        // `System` on the far side.
         _ => ("SystemError", 500),
     };
     json!({"name": name, "code": code, "message": error.message()})
+}
+
+/// Rebuilds the error a reply's `_meta.error` carries (the inverse of [`wire_error`]); the
+/// message keeps the wire name in front (`AccessDenied: unauthorized`), as happn clients
+/// show it.
+pub fn error_from_wire(error: &Value) -> Error {
+    let message = error
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown error");
+    let name = error.get("name").and_then(Value::as_str).unwrap_or("Error");
+    let text = format!("{name}: {message}");
+    match error.get("code").and_then(Value::as_u64) {
+        Some(401) => Error::Unauthorized(text),
+        Some(403) => Error::Forbidden(text),
+        Some(404) => Error::NotFound(text),
+        Some(400) => Error::BadInput(text),
+        Some(409) => Error::Conflict(text),
+        Some(503) => Error::Unavailable(text),
+        Some(504) => Error::Timeout(text),
+        Some(501) => Error::Unsupported(text),
+        Some(500) if name == "SystemError" => Error::System(text),
+        _ => Error::Internal(text),
+    }
+}
+
+/// The error a reply frame carries, if its `_meta.status` is `error`.
+pub fn reply_error(reply: &Value) -> Option<Error> {
+    if reply.pointer("/_meta/status").and_then(Value::as_str) != Some("error") {
+        return None;
+    }
+    Some(error_from_wire(
+        reply.pointer("/_meta/error").unwrap_or(&Value::Null),
+    ))
 }
 
 /// An event frame for one subscriber channel.
@@ -123,4 +160,49 @@ pub fn publication_ack_frame(
         map.insert("error".into(), message.into());
     }
     frame.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decoding_is_the_inverse_of_encoding() {
+        let kinds = [
+            Error::Unauthorized("m".into()),
+            Error::Forbidden("m".into()),
+            Error::NotFound("m".into()),
+            Error::BadInput("m".into()),
+            Error::Conflict("m".into()),
+            Error::Unsupported("m".into()),
+            Error::Unavailable("m".into()),
+            Error::Timeout("m".into()),
+            Error::System("m".into()),
+        ];
+        for error in kinds {
+            let decoded = error_from_wire(&wire_error(&error));
+            assert_eq!(
+                std::mem::discriminant(&decoded),
+                std::mem::discriminant(&error),
+                "{error:?} came back as {decoded:?}"
+            );
+            assert!(decoded.message().ends_with(": m"));
+        }
+        let reply: Value = serde_json::from_str(&error_reply(
+            &json!(4),
+            Some("set"),
+            &Error::Forbidden("no".into()),
+        ))
+        .unwrap();
+        assert_eq!(
+            reply_error(&reply),
+            Some(Error::Forbidden("AccessDenied: no".into()))
+        );
+        assert_eq!(reply_error(&json!({"_meta": {"status": "ok"}})), None);
+        // A fault without happn's SystemError name stays internal.
+        assert!(matches!(
+            error_from_wire(&json!({"name": "Oops", "code": 500, "message": "m"})),
+            Error::Internal(_)
+        ));
+    }
 }

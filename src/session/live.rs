@@ -169,3 +169,122 @@ async fn refresh(
         .into(),
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use happn_cluster_sdk::memory::MemoryDatastore;
+    use happn_cluster_sdk::{ByteBudget, Outbound, Terminator};
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::config::{PermissionConfig, SecurityConfig, SessionConfig};
+    use crate::data::DataService;
+    use crate::metrics::Metrics;
+    use crate::path::{EventFilter, Mask};
+    use crate::pubsub::{PubSub, Subscription};
+    use crate::security::SecurityService;
+    use crate::session::{Access, Limits};
+
+    /// A lagged feed must not leave sessions with stale permissions: a resync reloads every
+    /// session, drops what it may no longer hold and says so.
+    #[tokio::test]
+    async fn a_resync_refreshes_every_session_from_the_store() {
+        let data = Arc::new(DataService::single("mem", Arc::new(MemoryDatastore::new())));
+        let config = SecurityConfig {
+            pbkdf2_iterations: 1,
+            ..SecurityConfig::default()
+        };
+        let security = SecurityService::start(data.clone(), config, "n")
+            .await
+            .unwrap();
+        let mut permissions = BTreeMap::new();
+        permissions.insert(
+            "/a/*".to_string(),
+            PermissionConfig {
+                actions: vec!["on".into()],
+                prohibit: vec![],
+            },
+        );
+        security
+            .upsert_group("readers", serde_json::Value::Null, &permissions)
+            .await
+            .unwrap();
+        security
+            .upsert_user("u", Some("pw"), serde_json::Value::Null)
+            .await
+            .unwrap();
+        security.link_group("u", "readers").await.unwrap();
+
+        let metrics = Arc::new(Metrics::default());
+        let pubsub = Arc::new(PubSub::new(metrics.clone(), Duration::from_secs(60)));
+        let ctx = SessionContext::new(
+            "n".into(),
+            Access::new(true, None),
+            data,
+            security.clone(),
+            pubsub.clone(),
+            metrics.clone(),
+            Limits::from_config(&SessionConfig::default(), 64),
+        );
+        let (outbound, mut frames) = mpsc::channel(16);
+        let (terminator, _) = Terminator::new();
+        let handle = Arc::new(SessionHandle::new(
+            "s1".into(),
+            outbound,
+            ByteBudget::new(1 << 20),
+            terminator,
+            metrics,
+        ));
+        handle.set_auth(Some(Arc::new(SessionAuth {
+            username: "u".into(),
+            user_id: None,
+            groups: vec!["readers".into()],
+            permissions: Arc::new(
+                security
+                    .permissions_for_groups(&["readers".to_string()])
+                    .await
+                    .unwrap(),
+            ),
+            token: String::new(),
+            sid: "sid".into(),
+            expires_at: None,
+            from_store: true,
+        })));
+        assert!(ctx.sessions.register(handle.clone()));
+        let mask = Mask::parse("/a/*").unwrap();
+        pubsub.subscribe(
+            &mask,
+            EventFilter::All,
+            Subscription {
+                recipient: handle.clone(),
+                channel: "/ALL@/a/*".into(),
+                mask: "/a/*".into(),
+                checked: true,
+                merge: false,
+                depth: None,
+            },
+        );
+
+        // The change happens while nobody follows the feed, as when it lags.
+        security
+            .remove_permission("readers", "/a/*", Some("on"))
+            .await
+            .unwrap();
+        assert_eq!(pubsub.subscription_count(), 1);
+        apply(&ctx, &LiveUpdate::Resync).await;
+
+        assert_eq!(pubsub.subscription_count(), 0);
+        let Some(Outbound::Text(frame)) = frames.recv().await else {
+            panic!("the session is told")
+        };
+        let frame: serde_json::Value = serde_json::from_str(&frame).unwrap();
+        assert_eq!(frame["eventKey"], "security-data-changed");
+        assert_eq!(frame["data"]["whatHappnd"], "resync");
+        assert_eq!(
+            frame["data"]["changedData"]["droppedSubscriptions"],
+            serde_json::json!(["/ALL@/a/*"])
+        );
+    }
+}

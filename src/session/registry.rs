@@ -99,3 +99,50 @@ impl Sessions {
         while drained.recv().await.is_some() {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use happn_cluster_sdk::{ByteBudget, Terminator};
+
+    use super::*;
+
+    fn handle(id: &str, metrics: &Arc<Metrics>) -> Arc<SessionHandle> {
+        let (outbound, _) = mpsc::channel(1);
+        let (terminator, _) = Terminator::new();
+        Arc::new(SessionHandle::new(
+            id.into(),
+            outbound,
+            ByteBudget::new(1024),
+            terminator,
+            metrics.clone(),
+        ))
+    }
+
+    #[tokio::test]
+    async fn the_gate_closes_and_shutdown_waits_for_every_session() {
+        let metrics = Arc::new(Metrics::default());
+        let sessions = Sessions::new(metrics.clone());
+        let token = sessions.admit().expect("open gate admits");
+        assert!(sessions.register(handle("a", &metrics)));
+        assert_eq!(sessions.all().len(), 1);
+        assert_eq!(metrics.sessions.get(), 1);
+
+        sessions.close_gate();
+        assert!(sessions.admit().is_none());
+        assert!(!sessions.register(handle("b", &metrics)));
+        // The admitted session still runs: draining waits for it.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), sessions.drained())
+                .await
+                .is_err()
+        );
+        sessions.unregister("a");
+        drop(token);
+        tokio::time::timeout(Duration::from_secs(5), sessions.drained())
+            .await
+            .expect("drained once the last token is gone");
+        assert_eq!(metrics.sessions.get(), 0);
+    }
+}

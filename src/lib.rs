@@ -15,6 +15,7 @@
 
 pub mod admin;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod data;
 pub mod http;

@@ -35,6 +35,10 @@ impl Gauge {
     pub fn dec(&self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
+    /// Sets the value.
+    pub fn set(&self, value: u64) {
+        self.0.store(value, Ordering::Relaxed);
+    }
     /// Current value.
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
@@ -64,6 +68,23 @@ pub struct Metrics {
     pub oversized_frames: Counter,
     /// Secure sessions closed for not logging in before `loginTimeout`.
     pub login_timeouts: Counter,
+    /// Cluster members known, this node included.
+    pub cluster_members: Gauge,
+    /// Full cluster peers, this node included.
+    pub cluster_peers: Gauge,
+    /// The node state: 0 STABLE, 1 SUBSCRIBING, 2 CONNECTING, 3 CONNECTING-INSUFFICIENT
+    /// PEERS, 4 ISOLATED.
+    pub cluster_state: Gauge,
+    /// Events received from peers.
+    pub replicated_in: Counter,
+    /// Events from peers that could not be read.
+    pub replication_errors: Counter,
+    /// Peer links that dropped and were dialled again.
+    pub peer_link_reconnects: Counter,
+    /// Keepalive writes that failed.
+    pub keepalive_failures: Counter,
+    /// Member lookups that failed.
+    pub membership_failures: Counter,
 }
 
 impl Metrics {
@@ -141,6 +162,59 @@ impl Metrics {
             "Live subscriptions.",
             subscriptions as u64,
         );
+        let cluster: [(&str, &str, &str, u64); 8] = [
+            (
+                "cluster_members",
+                "gauge",
+                "Cluster members known, this node included.",
+                self.cluster_members.get(),
+            ),
+            (
+                "cluster_peers",
+                "gauge",
+                "Full cluster peers, this node included.",
+                self.cluster_peers.get(),
+            ),
+            (
+                "cluster_state",
+                "gauge",
+                "Node state: 0 STABLE, 1 SUBSCRIBING, 2 CONNECTING, 3 CONNECTING-INSUFFICIENT PEERS, 4 ISOLATED.",
+                self.cluster_state.get(),
+            ),
+            (
+                "replicated_in_total",
+                "counter",
+                "Events received from peers.",
+                self.replicated_in.get(),
+            ),
+            (
+                "replication_errors_total",
+                "counter",
+                "Events from peers that could not be read.",
+                self.replication_errors.get(),
+            ),
+            (
+                "peer_link_reconnects_total",
+                "counter",
+                "Peer links that dropped and were dialled again.",
+                self.peer_link_reconnects.get(),
+            ),
+            (
+                "keepalive_failures_total",
+                "counter",
+                "Keepalive writes that failed.",
+                self.keepalive_failures.get(),
+            ),
+            (
+                "membership_failures_total",
+                "counter",
+                "Member lookups that failed.",
+                self.membership_failures.get(),
+            ),
+        ];
+        for (name, kind, help, value) in cluster {
+            line(name, kind, help, value);
+        }
         out
     }
 }

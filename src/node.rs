@@ -13,6 +13,9 @@ use happn_cluster_sdk::{
     Transport, registry,
 };
 
+use crate::cluster::{
+    Cluster, ClusterContext, ClusterSettings, InboundPeer, InboundPeers, Replicator,
+};
 use crate::config::{self, Config};
 use crate::data::DataService;
 use crate::http::{self, HttpState};
@@ -89,14 +92,6 @@ impl NodeBuilder {
             metrics.clone(),
             limits.clone(),
         ));
-        let http_state = Arc::new(HttpState {
-            name: name.clone(),
-            secure: config.secure,
-            data: data.clone(),
-            security: security.clone(),
-            pubsub: pubsub.clone(),
-            metrics: metrics.clone(),
-        });
         let transport = build_transport(&config).await?;
         let proxy = &config.services.proxy.config;
         let serve_options = limits.serve_options(proxy.allow_self_signed_certs);
@@ -131,6 +126,34 @@ impl NodeBuilder {
             session::live::run_security_updates(sessions.clone(), shutdown)
         });
 
+        let retry = PortRetry {
+            timeout: proxy.port_available_ping_timeout.duration(),
+            interval: proxy.port_available_ping_interval.duration(),
+        };
+        // The internal port opens first: peers must reach this node before it is stable.
+        let peer_listener = bind(&config.host, config.port, retry).await?;
+        let peer_addr = peer_listener.local_addr().map_err(io_error)?;
+        let cluster = Cluster::start(
+            ClusterContext {
+                settings: ClusterSettings::new(&config, peer_addr),
+                pubsub: pubsub.clone(),
+                security: security.clone(),
+                data: data.clone(),
+                inbound: Arc::new(SessionPeers(sessions.clone())),
+                metrics: metrics.clone(),
+            },
+            &mut lifecycle,
+        )
+        .await?;
+        let http_state = Arc::new(HttpState {
+            name: name.clone(),
+            secure: config.secure,
+            data: data.clone(),
+            security: security.clone(),
+            pubsub: pubsub.clone(),
+            metrics: metrics.clone(),
+            cluster: Some(cluster.clone()),
+        });
         let host = |port| -> Arc<dyn Host> {
             Arc::new(NodeHost {
                 sessions: sessions.clone(),
@@ -138,12 +161,6 @@ impl NodeBuilder {
                 port,
             })
         };
-        let retry = PortRetry {
-            timeout: proxy.port_available_ping_timeout.duration(),
-            interval: proxy.port_available_ping_interval.duration(),
-        };
-        let peer_listener = bind(&config.host, config.port, retry).await?;
-        let peer_addr = peer_listener.local_addr().map_err(io_error)?;
         spawn_serve(
             &mut lifecycle,
             "internal listener",
@@ -152,34 +169,76 @@ impl NodeBuilder {
             host(http::Port::Internal),
             serve_options,
         );
-        let client_addr = if proxy.defer {
-            None
-        } else {
-            let listener = bind(&proxy.host, proxy.port, retry).await?;
-            let addr = listener.local_addr().map_err(io_error)?;
-            spawn_serve(
-                &mut lifecycle,
-                "client listener",
-                transport.clone(),
-                listener,
-                host(http::Port::Client),
-                client_options,
-            );
-            Some(addr)
+        let client_port = ClientPort {
+            transport,
+            host: host(http::Port::Client),
+            options: client_options,
+            address: (proxy.host.clone(), proxy.port),
+            retry,
         };
-        tracing::info!(%name, %peer_addr, client_addr = ?client_addr, "node started");
-        Ok(Node {
+        tracing::info!(%name, %peer_addr, endpoint = %cluster.endpoint(), "node started; waiting for the cluster to stabilise");
+        let mut node = Node {
             name,
             sessions,
             pubsub,
             metrics,
             security,
             data,
+            cluster,
             peer_addr,
-            client_addr,
+            client_addr: None,
+            client_port: Some(client_port),
             lifecycle,
             config,
-        })
+        };
+        // The client port opens once the node is STABLE (never, with stabiliseTimeout
+        // passed: the node stops).
+        if let Err(e) = node.cluster.stabilised().await {
+            tracing::error!(error = %e, "cluster did not stabilise; stopping");
+            node.shutdown(Duration::from_secs(1)).await;
+            return Err(e);
+        }
+        if !node.config.services.proxy.config.defer
+            && let Err(e) = node.start_client_port().await
+        {
+            node.shutdown(Duration::from_secs(1)).await;
+            return Err(e);
+        }
+        tracing::info!(name = %node.name, client_addr = ?node.client_addr, "node serving clients");
+        Ok(node)
+    }
+}
+
+/// What opening the client port needs (kept until it opens).
+struct ClientPort {
+    transport: Arc<dyn Transport>,
+    host: Arc<dyn Host>,
+    options: ServeOptions,
+    address: (String, u16),
+    retry: PortRetry,
+}
+
+/// The node's sessions as the cluster sees them: who is logged in as a peer.
+struct SessionPeers(Arc<SessionContext>);
+
+impl InboundPeers for SessionPeers {
+    fn peers(&self) -> Vec<InboundPeer> {
+        self.0
+            .sessions
+            .all()
+            .into_iter()
+            .filter(|s| !s.is_closed())
+            .filter_map(|s| {
+                let subscribed = s.peer_subscribed();
+                s.peer().map(|p| InboundPeer {
+                    name: p.name,
+                    cluster_name: p.cluster_name,
+                    service: p.service,
+                    endpoint: p.endpoint,
+                    subscribed,
+                })
+            })
+            .collect()
     }
 }
 
@@ -286,8 +345,10 @@ pub struct Node {
     metrics: Arc<Metrics>,
     security: Arc<SecurityService>,
     data: Arc<DataService>,
+    cluster: Arc<Cluster>,
     peer_addr: SocketAddr,
     client_addr: Option<SocketAddr>,
+    client_port: Option<ClientPort>,
     lifecycle: Lifecycle,
     config: Config,
 }
@@ -338,16 +399,59 @@ impl Node {
         self.sessions.sessions.all()
     }
 
+    /// The node's cluster: state, members, health.
+    pub fn cluster(&self) -> &Arc<Cluster> {
+        &self.cluster
+    }
+
+    /// Custom cluster messages: `send(topic, payload)` reaches every node once (this one
+    /// included), `on(topic, handler)` receives them.
+    pub fn replicator(&self) -> &Arc<Replicator> {
+        self.cluster.replicator()
+    }
+
+    /// Opens the client port (with `services.proxy.config.defer`, the embedding program
+    /// calls this itself, typically once the cluster is stable); returns its address.
+    /// Opening it twice returns the same address.
+    pub async fn start_client_port(&mut self) -> Result<SocketAddr> {
+        if let Some(address) = self.client_addr {
+            return Ok(address);
+        }
+        let Some(port) = self.client_port.take() else {
+            return Err(Error::unavailable("the node is stopping"));
+        };
+        let listener = match bind(&port.address.0, port.address.1, port.retry).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                self.client_port = Some(port);
+                return Err(e);
+            }
+        };
+        let address = listener.local_addr().map_err(io_error)?;
+        spawn_serve(
+            &mut self.lifecycle,
+            "client listener",
+            port.transport,
+            listener,
+            port.host,
+            port.options,
+        );
+        self.client_addr = Some(address);
+        Ok(address)
+    }
+
     /// Graceful shutdown, in this order:
     /// 1. close the accept gate (new connections are refused);
     /// 2. fire the shutdown signal: listeners stop accepting, background loops end;
-    /// 3. tell every session `server-shutdown` (clients may reconnect elsewhere) and wait
+    /// 3. leave the cluster: withdraw the keepalive record, stop every peer link;
+    /// 4. tell every session `server-shutdown` (clients may reconnect elsewhere) and wait
     ///    up to `grace` for their tasks to end;
-    /// 4. join every background task;
-    /// 5. close the datastores.
+    /// 5. join every background task;
+    /// 6. close the datastores.
     pub async fn shutdown(mut self, grace: Duration) {
         self.sessions.sessions.close_gate();
         self.lifecycle.stop();
+        self.cluster.leave().await;
         for session in self.sessions.sessions.all() {
             session.terminate("server-shutdown", true);
         }

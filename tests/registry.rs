@@ -26,7 +26,14 @@ async fn every_registered_plugin_has_an_example_that_builds() {
     assert!(discoveries.iter().any(|p| p.name == "static"));
     for plugin in &discoveries {
         assert!(!plugin.description.is_empty());
-        let discovery = (plugin.build)(BuildContext::settings(plugin.example_settings().unwrap()))
+        // Discovery plugins that keep records get the node's datastore.
+        let context = BuildContext {
+            settings: plugin.example_settings().unwrap(),
+            datastore: Some(std::sync::Arc::new(
+                happn_cluster::sdk::memory::MemoryDatastore::new(),
+            )),
+        };
+        let discovery = (plugin.build)(context)
             .await
             .unwrap_or_else(|e| panic!("discovery {} example does not build: {e}", plugin.name));
         discovery.members().await.unwrap();

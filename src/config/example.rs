@@ -99,6 +99,11 @@ deployment = "Test-Deploy"
 # Events on these subscription masks are replicated to every peer.
 replicate = ["*"]
 
+[services.orchestrator.config.discovery]
+# How members find each other (see the plugin list below): "datastore" keeps keepalive
+# records in the shared database; "static" takes a fixed member list in settings.
+plugin = "datastore"
+
 [services.orchestrator.config.timing]
 keepAliveThreshold = 6000   # keepalive records older than this are stale
 keepAlive = 5000            # keepalive write interval
@@ -138,7 +143,7 @@ pub fn example_with_plugins() -> String {
     );
     section(
         "Discovery",
-        "the cluster's discovery setting",
+        "services.orchestrator.config.discovery.plugin",
         registry::discoveries()
             .iter()
             .map(|p| (p.name, p.description, p.example))

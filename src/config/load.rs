@@ -214,16 +214,22 @@ fn parse_error(origin: &str, error: impl std::fmt::Display) -> ConfigError {
 /// (`10-0-0-1_57000`). Host `0.0.0.0` uses the first non-loopback IPv4 address; port 0 (an
 /// ephemeral port) gets a random suffix so that several such nodes stay distinct.
 pub fn default_node_name(host: &str, port: u16) -> String {
-    let host = if host == "0.0.0.0" || host.is_empty() {
-        first_public_ipv4().unwrap_or_else(|| "127.0.0.1".into())
-    } else {
-        host.to_string()
-    };
+    let host = advertised_host(host);
     let base = host.replace(['.', ':'], "-");
     if port == 0 {
         format!("{base}_0-{:08x}", rand_u32())
     } else {
         format!("{base}_{port}")
+    }
+}
+
+/// The host peers should dial for a node listening on `host`: the host itself, or for
+/// `0.0.0.0` the first non-loopback IPv4 address (loopback when there is none).
+pub fn advertised_host(host: &str) -> String {
+    if host == "0.0.0.0" || host.is_empty() {
+        first_public_ipv4().unwrap_or_else(|| "127.0.0.1".into())
+    } else {
+        host.to_string()
     }
 }
 

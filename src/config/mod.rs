@@ -9,7 +9,7 @@ mod model;
 mod validate;
 
 pub use example::{EXAMPLE_TOML, example_with_plugins};
-pub use load::{Loaded, default_node_name};
+pub use load::{Loaded, advertised_host, default_node_name};
 pub use millis::{Millis, parse_duration};
 pub use model::*;
 pub use validate::{ConfigIssue, validate};

@@ -410,6 +410,28 @@ pub struct OrchestratorConfig {
     /// Accepted at this level too, as the seed copies it into `timing`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stabilise_timeout: Option<Millis>,
+    /// How members find each other: a registered discovery plugin (default `datastore`:
+    /// keepalive records in the shared database; `static`: a fixed list).
+    pub discovery: DiscoveryConfig,
+}
+
+/// `services.orchestrator.config.discovery`: the `Discovery` plugin and its settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DiscoveryConfig {
+    /// Registered discovery plugin name.
+    pub plugin: String,
+    /// Its settings (`datastore`: filled from the orchestrator config when omitted).
+    pub settings: Value,
+}
+
+impl Default for DiscoveryConfig {
+    fn default() -> Self {
+        DiscoveryConfig {
+            plugin: "datastore".into(),
+            settings: Value::Null,
+        }
+    }
 }
 
 impl Default for OrchestratorConfig {
@@ -423,6 +445,7 @@ impl Default for OrchestratorConfig {
             cluster: BTreeMap::new(),
             minimum_peers: None,
             stabilise_timeout: None,
+            discovery: DiscoveryConfig::default(),
         }
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use happn_cluster_sdk::{HttpRequest, HttpResponse};
 use serde_json::json;
 
+use crate::cluster::{Cluster, NodeState};
 use crate::data::DataService;
 use crate::metrics::Metrics;
 use crate::protocol::HAPPN_COMPAT_VERSION;
@@ -27,6 +28,8 @@ pub struct HttpState {
     pub pubsub: Arc<PubSub>,
     /// Counters (`/metrics`).
     pub metrics: Arc<Metrics>,
+    /// The cluster, whose state `/health` reports.
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 /// Which listener a request arrived on.
@@ -64,17 +67,7 @@ pub async fn route(ctx: &HttpState, request: HttpRequest, port: Port) -> HttpRes
             200,
             &json!({"version": HAPPN_COMPAT_VERSION, "server": env!("CARGO_PKG_VERSION")}),
         ),
-        "/health" => {
-            let data_ok = ctx.data.ping().await;
-            let body = json!({
-                "name": ctx.name,
-                "status": if data_ok.is_ok() { "ok" } else { "degraded" },
-                "datastore": data_ok.err().map(|e| e.to_string()),
-                "sessions": ctx.metrics.sessions.get(),
-                "subscriptions": ctx.pubsub.subscription_count(),
-            });
-            HttpResponse::json(if body["status"] == "ok" { 200 } else { 503 }, &body)
-        }
+        "/health" => health(ctx).await,
         "/metrics" => {
             let mut response =
                 HttpResponse::text(200, ctx.metrics.prometheus(ctx.pubsub.subscription_count()));
@@ -87,4 +80,28 @@ pub async fn route(ctx: &HttpState, request: HttpRequest, port: Port) -> HttpRes
         ),
         _ => HttpResponse::text(404, "not found"),
     }
+}
+
+/// `/health`: 200 only when the datastore answers and the node is `STABLE`; the body holds
+/// the cluster state, its members and the seed's health report either way.
+async fn health(ctx: &HttpState) -> HttpResponse {
+    let data_ok = ctx.data.ping().await;
+    let cluster = ctx.cluster.as_ref().map(|c| c.status());
+    let stable = cluster
+        .as_ref()
+        .is_none_or(|c| c.state == Some(NodeState::Stable));
+    let ok = data_ok.is_ok() && stable;
+    let body = json!({
+        "name": ctx.name,
+        "status": if ok { "ok" } else { "degraded" },
+        "datastore": data_ok.err().map(|e| e.to_string()),
+        "sessions": ctx.metrics.sessions.get(),
+        "subscriptions": ctx.pubsub.subscription_count(),
+        "state": cluster.as_ref().and_then(|c| c.state),
+        "endpoint": cluster.as_ref().map(|c| c.endpoint.clone()),
+        "members": cluster.as_ref().map(|c| c.members.clone()),
+        "peers": cluster.as_ref().map(|c| c.health.total_peers),
+        "report": cluster.as_ref().map(|c| c.health.clone()),
+    });
+    HttpResponse::json(if ok { 200 } else { 503 }, &body)
 }

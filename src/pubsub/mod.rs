@@ -23,6 +23,10 @@ use crate::metrics::Metrics;
 use crate::path::{EventFilter, Mask, SubId, SubscriptionIndex};
 use crate::protocol::event_frame;
 
+/// The cluster replicator's channel: its publications reach cluster peers only (they carry
+/// security changesets and custom cluster messages, not client data).
+pub const PEERS_ONLY_PATH: &str = "/__REPLICATE";
+
 /// One live subscription.
 #[derive(Debug, Clone)]
 pub struct Subscription {
@@ -188,6 +192,7 @@ impl PubSub {
                 .as_ref()
                 .is_some_and(|targets| !targets.iter().any(|t| t == recipient.id()))
                 || (p.no_cluster && recipient.is_peer())
+                || (p.path == PEERS_ONLY_PATH && !recipient.is_peer())
                 || (sub.checked && !recipient.may_receive(&p.path))
             {
                 results.skipped += 1;

@@ -42,9 +42,18 @@ pub fn permission_path(group: &GroupName, action: &str, path: &str) -> String {
     )
 }
 
-/// True if `path` is (or is under) the reserved `/_SYSTEM` tree.
+/// Cluster membership records (`/SYSTEM/DEPLOYMENT/<deployment>/…`): reserved like `/_SYSTEM`,
+/// so no client can read, subscribe to or delete them.
+pub const DEPLOYMENT_TREE: &str = "/SYSTEM/DEPLOYMENT";
+
+/// True if `path` is (or is under) a reserved tree: `/_SYSTEM`, or the cluster's
+/// membership records under `/SYSTEM/DEPLOYMENT`.
 pub fn is_system_path(path: &str) -> bool {
-    path == SYSTEM_PREFIX || path.starts_with("/_SYSTEM/")
+    let under = |tree: &str| {
+        path.strip_prefix(tree)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
+    under(SYSTEM_PREFIX) || under(DEPLOYMENT_TREE)
 }
 
 /// A stored user (happn's shape; the hash never leaves the server).

@@ -30,7 +30,10 @@ pub struct SecurityService {
     pub(super) verifications: Arc<tokio::sync::Semaphore>,
     pub(super) secret: Mutex<Vec<u8>>,
     pub(super) lockout: Arc<Lockout>,
+    /// Every change, made here or applied from another node.
     events: broadcast::Sender<SecurityEvent>,
+    /// Changes made through this service only (what the cluster replicates).
+    local_events: broadcast::Sender<SecurityEvent>,
 }
 
 impl std::fmt::Debug for SecurityService {
@@ -80,6 +83,7 @@ impl SecurityService {
         })
         .await?;
         let (events, _) = broadcast::channel(1024);
+        let (local_events, _) = broadcast::channel(1024);
         let lockout = Lockout::new(config.account_lockout.clone());
         let service = Arc::new(SecurityService {
             data,
@@ -95,6 +99,7 @@ impl SecurityService {
             secret: Mutex::new(Vec::new()),
             lockout,
             events,
+            local_events,
         });
         service.bootstrap().await?;
         Ok(service)
@@ -105,12 +110,25 @@ impl SecurityService {
         self.auth_name == "store"
     }
 
-    /// Receives every security change made through this service.
+    /// Receives every security change: made here, or applied from another node.
     pub fn subscribe_events(&self) -> broadcast::Receiver<SecurityEvent> {
         self.events.subscribe()
     }
 
+    /// Receives only the changes made through this service (not those applied from other
+    /// nodes), for replication.
+    pub fn subscribe_local_events(&self) -> broadcast::Receiver<SecurityEvent> {
+        self.local_events.subscribe()
+    }
+
+    /// Applies a change made on another node: live sessions here react to it as to a local
+    /// one; it is not replicated again. (The directory itself is in the shared database.)
+    pub fn apply_remote(&self, event: SecurityEvent) {
+        let _ = self.events.send(event);
+    }
+
     pub(super) fn emit(&self, event: SecurityEvent) {
+        let _ = self.local_events.send(event.clone());
         let _ = self.events.send(event);
     }
 

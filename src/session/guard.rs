@@ -55,21 +55,24 @@ impl Session {
     }
 }
 
-/// True if a wildcard query could address records under `/_SYSTEM`.
+/// True if a wildcard query could address records in a reserved tree.
 pub(super) fn may_reach_system(query: &PathQuery) -> bool {
     match query {
         PathQuery::Exact(path) => is_system_path(path),
         PathQuery::Wildcard(pattern) => {
             let prefix = pattern.literal_prefix();
-            "/_SYSTEM/".starts_with(prefix) || prefix.starts_with("/_SYSTEM")
+            ["/_SYSTEM", "/SYSTEM/DEPLOYMENT"]
+                .iter()
+                .any(|tree| format!("{tree}/").starts_with(prefix) || prefix.starts_with(tree))
         }
     }
 }
 
-/// Narrows `options` to records outside `/_SYSTEM` (added to the client's criteria).
+/// Narrows `options` to records outside the reserved trees (added to the client's
+/// criteria).
 pub(super) fn exclude_system(options: &mut FindOptions) -> Result<(), Error> {
     let exclusion = happn_cluster_sdk::Criteria::parse(
-        &json!({"_meta.path": {"$not": {"$regex": "^/_SYSTEM(/|$)"}}}),
+        &json!({"_meta.path": {"$not": {"$regex": "^/(_SYSTEM|SYSTEM/DEPLOYMENT)(/|$)"}}}),
     )?;
     options.criteria = Some(match options.criteria.take() {
         Some(criteria) => criteria.and(exclusion),

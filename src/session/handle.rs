@@ -33,6 +33,39 @@ pub struct SessionAuth {
     pub from_store: bool,
 }
 
+/// What a cluster peer says about itself at login (`info`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PeerLogin {
+    /// Its node name.
+    pub name: String,
+    /// Its cluster name.
+    pub cluster_name: String,
+    /// Its service name.
+    pub service: String,
+    /// Its internal endpoint.
+    pub endpoint: String,
+}
+
+impl PeerLogin {
+    /// The peer identity in a login `info`, when it has a `clusterName`.
+    pub fn from_info(info: &serde_json::Value) -> Option<PeerLogin> {
+        let text = |key: &str| {
+            info.get(key)
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        info.get("clusterName")
+            .is_some_and(|c| !c.is_null())
+            .then(|| PeerLogin {
+                name: text("name"),
+                cluster_name: text("clusterName"),
+                service: text("serviceName"),
+                endpoint: text("endpoint"),
+            })
+    }
+}
+
 /// One connected session as seen from outside its own task.
 #[derive(Debug)]
 pub struct SessionHandle {
@@ -43,7 +76,9 @@ pub struct SessionHandle {
     outbound_bytes: Arc<ByteBudget>,
     terminator: Terminator,
     closed: AtomicBool,
-    peer: AtomicBool,
+    peer: RwLock<Option<PeerLogin>>,
+    /// A peer session that holds a subscription (its replication is set up).
+    peer_subscribed: AtomicBool,
     closing_itself: AtomicBool,
     auth: RwLock<Option<Arc<SessionAuth>>>,
     last_activity: AtomicI64,
@@ -65,7 +100,8 @@ impl SessionHandle {
             outbound_bytes,
             terminator,
             closed: AtomicBool::new(false),
-            peer: AtomicBool::new(false),
+            peer: RwLock::new(None),
+            peer_subscribed: AtomicBool::new(false),
             closing_itself: AtomicBool::new(false),
             auth: RwLock::new(None),
             last_activity: AtomicI64::new(happn_cluster_sdk::now_millis()),
@@ -216,14 +252,35 @@ impl SessionHandle {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Marks the session as a cluster peer (it logged in with `info.clusterName`).
-    pub fn set_peer(&self, peer: bool) {
-        self.peer.store(peer, Ordering::Release);
+    /// Records the session's cluster peer identity (it logged in with `info.clusterName`),
+    /// or that it is not a peer.
+    pub fn set_peer(&self, peer: Option<PeerLogin>) {
+        *self.peer.write().unwrap_or_else(|p| p.into_inner()) = peer;
+    }
+
+    /// The session's peer identity, for cluster peers.
+    pub fn peer(&self) -> Option<PeerLogin> {
+        self.peer.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// True for cluster peers (they never receive `noCluster` publications).
     pub fn is_peer(&self) -> bool {
-        self.peer.load(Ordering::Acquire)
+        self.peer
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    /// Notes that the session subscribed to something.
+    pub fn note_subscription(&self) {
+        if self.is_peer() {
+            self.peer_subscribed.store(true, Ordering::Release);
+        }
+    }
+
+    /// True for a peer session holding a subscription.
+    pub fn peer_subscribed(&self) -> bool {
+        self.peer_subscribed.load(Ordering::Acquire)
     }
 }
 

@@ -18,7 +18,7 @@ mod write;
 
 pub use access::{Access, SessionRefusal};
 pub use context::SessionContext;
-pub use handle::{SessionAuth, SessionHandle};
+pub use handle::{PeerLogin, SessionAuth, SessionHandle};
 pub use limits::Limits;
 pub use registry::{DrainToken, Sessions};
 

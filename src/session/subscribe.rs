@@ -38,6 +38,7 @@ impl Session {
             .pubsub
             .subscribe(&mask, options.filter, subscription);
         self.subscriptions.insert(reference.clone(), id);
+        self.handle.note_subscription();
         let initial_items = if options.initial {
             match self.initial_values(&mask).await {
                 Ok(items) => Some(items),

@@ -1,0 +1,201 @@
+//! One peer link: this node's client session on a peer's internal port, holding the
+//! replication subscriptions. Exactly one per peer endpoint; it reconnects (and
+//! re-subscribes) by itself until it is stopped, and stopping it closes the client for good.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::client::{Client, ClientOptions, Event, OnOptions, Status};
+use crate::metrics::Metrics;
+
+/// Receives every event a link's subscriptions deliver, with the peer's name.
+pub type EventSink = Arc<dyn Fn(Event, &str) + Send + Sync>;
+
+/// What every link of a node shares.
+pub struct LinkContext {
+    /// Login `info`: `name, clusterName, serviceName, endpoint`.
+    pub info: Value,
+    /// Admin credentials on secure clusters.
+    pub credentials: Option<(String, String)>,
+    /// The masks subscribed to on every peer.
+    pub masks: Vec<String>,
+    /// Where received events go.
+    pub sink: EventSink,
+    /// How long one connection attempt may take.
+    pub connect_timeout: Duration,
+    /// Pause between failed connection attempts.
+    pub retry_interval: Duration,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+}
+
+/// How a link stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkStatus {
+    /// Logged in to the peer.
+    pub connected: bool,
+    /// Every replication subscription is held.
+    pub subscribed: bool,
+    /// The peer's node name, once known.
+    pub name: Option<String>,
+    /// The last connection error, if the link is down.
+    pub error: Option<String>,
+}
+
+/// A running link.
+pub struct PeerLink {
+    status: watch::Receiver<LinkStatus>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl PeerLink {
+    /// Starts dialling `endpoint` (`host:port` of its internal port).
+    pub fn start(endpoint: &str, context: Arc<LinkContext>) -> PeerLink {
+        let (status_tx, status) = watch::channel(LinkStatus::default());
+        let (stop, stop_rx) = watch::channel(false);
+        let url = format!("http://{endpoint}");
+        let task = tokio::spawn(run(url, context, status_tx, stop_rx));
+        PeerLink { status, stop, task }
+    }
+
+    /// The link's current status.
+    pub fn status(&self) -> LinkStatus {
+        self.status.borrow().clone()
+    }
+
+    /// Stops the link: the client is closed for good (no reconnect) and the task joined.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        if tokio::time::timeout(Duration::from_secs(3), self.task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("peer link did not stop in time");
+        }
+    }
+}
+
+async fn run(
+    url: String,
+    context: Arc<LinkContext>,
+    status: watch::Sender<LinkStatus>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut options = ClientOptions::new(url.clone());
+    options.info = context.info.clone();
+    if let Some((username, password)) = &context.credentials {
+        options = options.credentials(username, password);
+    }
+    // The link's own loop retries with a fresh client; a client's internal reconnects cover
+    // short drops.
+    options.call_timeout = context.connect_timeout;
+    let mut first = true;
+    loop {
+        if !first {
+            context.metrics.peer_link_reconnects.inc();
+        }
+        first = false;
+        let attempt =
+            tokio::time::timeout(context.connect_timeout, Client::connect(options.clone()));
+        let outcome = tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            attempt = attempt => attempt,
+        };
+        let client = match outcome {
+            Ok(Ok(client)) => client,
+            failed => {
+                let error = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "connection timed out".to_string(),
+                };
+                down(&status, error);
+                if pause(&mut stop, context.retry_interval).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        let name = client.session().and_then(|s| {
+            s.pointer("/happn/name")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
+        let peer = name.clone().unwrap_or_else(|| url.clone());
+        let mut subscribed = true;
+        for mask in &context.masks {
+            let sink = context.sink.clone();
+            let peer = peer.clone();
+            if let Err(e) = client
+                .on(mask, OnOptions::default(), move |event| sink(event, &peer))
+                .await
+            {
+                tracing::error!(%url, mask, error = %e, "could not subscribe to a peer");
+                subscribed = false;
+                break;
+            }
+        }
+        if !subscribed {
+            client.disconnect().await;
+            down(&status, "replication subscription refused".into());
+            if pause(&mut stop, context.retry_interval).await {
+                return;
+            }
+            continue;
+        }
+        status.send_replace(LinkStatus {
+            connected: true,
+            subscribed: true,
+            name: name.clone(),
+            error: None,
+        });
+        tracing::info!(%url, peer = %peer, "peer link up");
+        let mut client_status = client.watch_status();
+        let gone = loop {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => break false,
+                changed = client_status.changed() => {
+                    let now = *client_status.borrow();
+                    match (changed, now) {
+                        (Err(_), _) | (_, Status::Disconnected) => break true,
+                        (_, Status::Active) => {
+                            status.send_modify(|s| { s.connected = true; s.subscribed = true; s.error = None; });
+                        }
+                        (_, Status::Reconnecting) => {
+                            context.metrics.peer_link_reconnects.inc();
+                            status.send_modify(|s| { s.connected = false; s.subscribed = false; });
+                        }
+                    }
+                }
+            }
+        };
+        client.disconnect().await;
+        if !gone {
+            return;
+        }
+        down(&status, "connection closed".into());
+        if pause(&mut stop, context.retry_interval).await {
+            return;
+        }
+    }
+}
+
+fn down(status: &watch::Sender<LinkStatus>, error: String) {
+    status.send_modify(|s| {
+        s.connected = false;
+        s.subscribed = false;
+        s.error = Some(error);
+    });
+}
+
+/// Waits `interval`; true if the link was stopped meanwhile.
+async fn pause(stop: &mut watch::Receiver<bool>, interval: Duration) -> bool {
+    tokio::select! {
+        _ = stop.wait_for(|s| *s) => true,
+        _ = tokio::time::sleep(interval) => false,
+    }
+}

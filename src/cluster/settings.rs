@@ -1,0 +1,106 @@
+//! The cluster's settings, taken from a node's effective config once its internal port is
+//! bound (the advertised endpoint needs the bound port when the config asks for port 0).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::config::Config;
+
+/// Everything the cluster reads from config.
+#[derive(Debug, Clone)]
+pub struct ClusterSettings {
+    /// This node's name.
+    pub name: String,
+    /// Cluster name: peers of other clusters are ignored.
+    pub cluster_name: String,
+    /// This node's service.
+    pub service: String,
+    /// Deployment: the keepalive scope.
+    pub deployment: String,
+    /// `host:port` peers dial (`announceHost` or the listen host, and the bound port).
+    pub endpoint: String,
+    /// Minimum members per service (self included).
+    pub minimums: BTreeMap<String, u32>,
+    /// The configured replicate masks.
+    pub replicate: Vec<String>,
+    /// Keepalive interval.
+    pub keep_alive: Duration,
+    /// A member silent this long is gone.
+    pub keep_alive_threshold: Duration,
+    /// Membership refresh interval.
+    pub member_refresh: Duration,
+    /// Health report interval.
+    pub health_report: Duration,
+    /// Stop the node when not stable within this.
+    pub stabilise_timeout: Option<Duration>,
+    /// Security changes are batched this long.
+    pub security_interval: Duration,
+    /// Admin credentials for peer links (secure clusters).
+    pub credentials: Option<(String, String)>,
+    /// The discovery plugin's name and settings.
+    pub discovery: (String, Value),
+}
+
+impl ClusterSettings {
+    /// The settings of a node with `config`, whose internal port is bound at `bound`.
+    pub fn new(config: &Config, bound: SocketAddr) -> ClusterSettings {
+        let orchestrator = &config.services.orchestrator.config;
+        let timing = &orchestrator.timing;
+        let host = match &config.announce_host {
+            Some(host) => host.clone(),
+            None => crate::config::advertised_host(&config.host),
+        };
+        let security = &config.services.security.config;
+        let discovery = &orchestrator.discovery;
+        let settings = if discovery.settings.is_null() && discovery.plugin == "datastore" {
+            json!({
+                "deployment": orchestrator.deployment,
+                "keepAliveThreshold": timing.keep_alive_threshold.0,
+            })
+        } else {
+            discovery.settings.clone()
+        };
+        ClusterSettings {
+            name: config.name.clone().unwrap_or_default(),
+            cluster_name: orchestrator.cluster_name.clone(),
+            service: orchestrator.service_name.clone(),
+            deployment: orchestrator.deployment.clone(),
+            endpoint: format!("{host}:{}", bound.port()),
+            minimums: orchestrator.cluster.clone(),
+            replicate: orchestrator.replicate.clone(),
+            keep_alive: timing.keep_alive.duration(),
+            keep_alive_threshold: timing.keep_alive_threshold.duration(),
+            member_refresh: timing.member_refresh.duration(),
+            health_report: timing.health_report.duration(),
+            stabilise_timeout: timing.stabilise_timeout.map(|t| t.duration()),
+            security_interval: config
+                .services
+                .replicator
+                .config
+                .security_changeset_replicate_interval
+                .duration(),
+            credentials: config.secure.then(|| {
+                (
+                    security.admin_user.username.clone(),
+                    security.admin_user.password.clone(),
+                )
+            }),
+            discovery: (discovery.plugin.clone(), settings),
+        }
+    }
+
+    /// The login `info` peers send (the seed's shape).
+    pub fn login_info(&self) -> Value {
+        json!({
+            "name": self.name,
+            "clusterName": self.cluster_name,
+            "serviceName": self.service,
+            "endpoint": self.endpoint,
+            "_browser": false,
+            "_local": false,
+        })
+    }
+}

@@ -406,7 +406,13 @@ fn every_validation_error_names_its_key() {
 
 #[test]
 fn shipped_example_configs_load_and_validate() {
-    for file in ["examples/quickstart.toml", "examples/seed-cluster.json"] {
+    for file in [
+        "examples/quickstart.toml",
+        "examples/seed-cluster.json",
+        "examples/cluster-3/node-1.json",
+        "examples/cluster-3/node-2.json",
+        "examples/cluster-3/node-3.json",
+    ] {
         let loaded =
             Config::from_file(std::path::Path::new(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
         assert!(

@@ -355,3 +355,65 @@ async fn security_changes_on_one_node_reach_live_sessions_on_the_others() {
         node.shutdown(Duration::from_secs(1)).await;
     }
 }
+
+#[tokio::test]
+async fn only_events_on_the_replicate_masks_cross_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let configs = (0..2)
+        .map(|_| {
+            let mut config = cluster_config(dir.path(), 2);
+            config.services.orchestrator.config.replicate = vec!["/*/*/this".into()];
+            config
+        })
+        .collect();
+    let nodes = start_all(configs).await;
+    let writer = Client::connect(ClientOptions::new(client_url(&nodes[0])))
+        .await
+        .unwrap();
+    let reader = Client::connect(ClientOptions::new(client_url(&nodes[1])))
+        .await
+        .unwrap();
+    let events = subscribe(&reader, "**").await;
+    writer
+        .set("/something/else", json!({"local": true}))
+        .await
+        .unwrap();
+    writer
+        .set("/something/like/this", json!({"crosses": true}))
+        .await
+        .unwrap();
+    assert!(eventually(|| !events.lock().unwrap().is_empty()).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let paths: Vec<String> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e.path().map(str::to_string))
+        .collect();
+    assert_eq!(paths, vec!["/something/like/this"]);
+    for node in nodes {
+        node.shutdown(Duration::from_secs(1)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_deferred_client_port_opens_when_the_program_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = cluster_config(dir.path(), 1);
+    config.services.proxy.config.defer = true;
+    let mut node = Node::start(config).await.unwrap();
+    assert_eq!(node.cluster().state(), Some(NodeState::Stable));
+    assert!(node.client_addr().is_none(), "deferred: still shut");
+    let address = node.start_client_port().await.unwrap();
+    assert_eq!(node.client_addr(), Some(address));
+    assert_eq!(
+        node.start_client_port().await.unwrap(),
+        address,
+        "idempotent"
+    );
+    let client = Client::connect(ClientOptions::new(client_url(&node)))
+        .await
+        .unwrap();
+    client.set("/deferred", json!({"ok": true})).await.unwrap();
+    node.shutdown(Duration::from_secs(1)).await;
+}

@@ -140,6 +140,23 @@ fn pretty(value: Value) -> String {
     serde_json::to_string_pretty(&value).unwrap_or_default()
 }
 
+/// Runs one admin command and records the security changes it made in the change journal,
+/// so that running nodes apply them to their live sessions; returns what to print.
+pub async fn execute_recorded(
+    security: &SecurityService,
+    data: &crate::data::DataService,
+    command: AdminCommand,
+) -> Result<String> {
+    let mut changes = security.subscribe_local_events();
+    let result = execute(security, command).await;
+    let mut events = Vec::new();
+    while let Ok(event) = changes.try_recv() {
+        events.push(event);
+    }
+    crate::security::journal::record(data, &events).await?;
+    result
+}
+
 /// Runs one admin command; returns what to print.
 pub async fn execute(security: &SecurityService, command: AdminCommand) -> Result<String> {
     match command {

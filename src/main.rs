@@ -152,7 +152,7 @@ fn admin(config: Config, command: happn_cluster::admin::AdminCommand) -> ExitCod
             &name,
         )
         .await?;
-        let result = happn_cluster::admin::execute(&security, command).await;
+        let result = happn_cluster::admin::execute_recorded(&security, &data, command).await;
         data.close().await;
         result
     });
@@ -197,7 +197,16 @@ fn run(config: Config) -> ExitCode {
         Err(status) => return status,
     };
     runtime.block_on(async move {
-        let node = match Node::start(config).await {
+        // A signal while the node waits for its cluster stops the start (its tasks end with
+        // the dropped start; the keepalive record ages out).
+        let started = tokio::select! {
+            started = Node::start(config) => started,
+            _ = wait_for_signal() => {
+                eprintln!("stopped before the cluster stabilised");
+                return ExitCode::FAILURE;
+            }
+        };
+        let node = match started {
             Ok(node) => node,
             Err(e) => {
                 eprintln!("error: {e}");

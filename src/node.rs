@@ -236,6 +236,8 @@ impl InboundPeers for SessionPeers {
                     service: p.service,
                     endpoint: p.endpoint,
                     subscribed,
+                    events_out: s.events_out(),
+                    queued_bytes: s.queued_bytes(),
                 })
             })
             .collect()

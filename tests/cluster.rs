@@ -417,3 +417,258 @@ async fn a_deferred_client_port_opens_when_the_program_says() {
     client.set("/deferred", json!({"ok": true})).await.unwrap();
     node.shutdown(Duration::from_secs(1)).await;
 }
+
+fn secure_cluster_config(dir: &std::path::Path, minimum: u32) -> Config {
+    let base = cluster_config(dir, minimum);
+    let mut secure = common::secure_config();
+    secure.services.data = base.services.data.clone();
+    secure.services.orchestrator = base.services.orchestrator.clone();
+    secure.services.replicator = base.services.replicator.clone();
+    secure
+}
+
+/// `happn-cluster admin` runs in its own process against the database; its changes reach
+/// live sessions on every running node through the change journal.
+#[tokio::test]
+async fn admin_cli_changes_in_another_process_reach_live_sessions_on_every_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = secure_cluster_config(dir.path(), 2);
+    let nodes = start_all(vec![config.clone(), config.clone()]).await;
+    let mut readers = Vec::new();
+    for node in &nodes {
+        readers.push(
+            Client::connect(
+                ClientOptions::new(client_url(node)).credentials("reader", "reader-pass"),
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    let file = dir.path().join("admin.json");
+    std::fs::write(&file, serde_json::to_string(&config).unwrap()).unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_happn-cluster"))
+            .args(["--config"])
+            .arg(&file)
+            .args(["admin", "users", "remove", "reader"])
+            .output()
+            .expect("the admin command runs")
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for (i, reader) in readers.iter().enumerate() {
+        assert!(
+            eventually(|| reader.last_disconnect_reason().is_some()).await,
+            "reader on node {i} ended"
+        );
+    }
+    for node in nodes {
+        node.shutdown(Duration::from_secs(1)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_node_restarted_under_the_same_endpoint_rejoins_and_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut fixed = cluster_config(dir.path(), 2);
+    fixed.port = port;
+    let nodes = start_all(vec![cluster_config(dir.path(), 2), fixed.clone()]).await;
+    let mut nodes = nodes.into_iter();
+    let stays = nodes.next().unwrap();
+    let mut restarted = nodes.next().unwrap();
+    for round in 0..3 {
+        restarted.shutdown(Duration::from_secs(1)).await;
+        restarted = Node::start(fixed.clone()).await.unwrap();
+        assert!(
+            eventually(|| stays.cluster().state() == Some(NodeState::Stable)
+                && stays.cluster().status().members.len() == 2)
+            .await,
+            "round {round}"
+        );
+        let reader = Client::connect(ClientOptions::new(client_url(&restarted)))
+            .await
+            .unwrap();
+        let events = subscribe(&reader, "/restart/*").await;
+        let writer = Client::connect(ClientOptions::new(client_url(&stays)))
+            .await
+            .unwrap();
+        writer
+            .set(&format!("/restart/{round}"), json!({}))
+            .await
+            .unwrap();
+        assert!(
+            eventually(|| events.lock().unwrap().len() == 1).await,
+            "round {round}"
+        );
+    }
+    restarted.shutdown(Duration::from_secs(1)).await;
+    stays.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn a_node_joins_a_running_cluster_and_leaves_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = start_all((0..4).map(|_| cluster_config(dir.path(), 2)).collect()).await;
+    assert!(
+        eventually(|| nodes
+            .iter()
+            .all(|n| n.cluster().status().members.len() == 4))
+        .await
+    );
+    let joining = Node::start(cluster_config(dir.path(), 2)).await.unwrap();
+    assert!(
+        eventually(
+            || nodes.iter().all(|n| n.cluster().status().members.len() == 5
+                && n.cluster().state() == Some(NodeState::Stable))
+        )
+        .await
+    );
+    let reader = Client::connect(ClientOptions::new(client_url(&joining)))
+        .await
+        .unwrap();
+    let events = subscribe(&reader, "/join/*").await;
+    for (i, node) in nodes.iter().enumerate() {
+        let writer = Client::connect(ClientOptions::new(client_url(node)))
+            .await
+            .unwrap();
+        writer.set(&format!("/join/{i}"), json!({})).await.unwrap();
+    }
+    assert!(eventually(|| events.lock().unwrap().len() == 4).await);
+    joining.shutdown(Duration::from_secs(1)).await;
+    assert!(
+        eventually(
+            || nodes.iter().all(|n| n.cluster().status().members.len() == 4
+                && n.cluster().state() == Some(NodeState::Stable))
+        )
+        .await
+    );
+    for node in nodes {
+        node.shutdown(Duration::from_secs(1)).await;
+    }
+}
+
+#[tokio::test]
+async fn membership_can_live_in_its_own_datastore() {
+    let dir = tempfile::tempdir().unwrap();
+    let membership =
+        json!({"filename": dir.path().join("members.db").to_string_lossy(), "table": "members"});
+    let configs = (0..2)
+        .map(|_| {
+            let mut config = cluster_config(dir.path(), 2);
+            config
+                .services
+                .data
+                .config
+                .datastores
+                .push(DatastoreConfig {
+                    name: "membership".into(),
+                    provider: Some("sqlite".into()),
+                    patterns: vec!["/SYSTEM/DEPLOYMENT/*".into()],
+                    settings: membership.clone(),
+                    ..DatastoreConfig::default()
+                });
+            config
+        })
+        .collect();
+    let nodes = start_all(configs).await;
+    let open = |settings: Value| async move {
+        let plugins = happn_cluster::sdk::registry::datastores();
+        let sqlite = happn_cluster::sdk::registry::find(&plugins, "sqlite").unwrap();
+        (sqlite.build)(happn_cluster::sdk::BuildContext::settings(settings))
+            .await
+            .unwrap()
+    };
+    let query = happn_cluster::sdk::PathQuery::parse("/SYSTEM/DEPLOYMENT/*");
+    let members = open(membership.clone()).await;
+    let found = members.find(&query, &Default::default()).await.unwrap();
+    assert_eq!(found.len(), 2, "both keepalives in the membership store");
+    let shared = open(
+        json!({"filename": dir.path().join("cluster.db").to_string_lossy(), "table": "happn"}),
+    )
+    .await;
+    assert!(
+        shared
+            .find(&query, &Default::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for node in nodes {
+        node.shutdown(Duration::from_secs(1)).await;
+    }
+}
+
+#[tokio::test]
+async fn tls_client_ports_static_discovery_and_announce_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports: Vec<u16> = (0..2)
+        .map(|_| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        })
+        .collect();
+    let members: Vec<Value> = ports
+        .iter()
+        .map(|p| json!({"name": format!("n{p}"), "service": "happn-cluster-node", "clusterName": "happn-cluster", "deployment": "Test-Deploy", "endpoint": format!("localhost:{p}")}))
+        .collect();
+    let configs = ports
+        .iter()
+        .enumerate()
+        .map(|(i, port)| {
+            let mut config = cluster_config(dir.path(), 2);
+            config.port = *port;
+            config.announce_host = Some("localhost".into());
+            config.services.orchestrator.config.discovery.plugin = "static".into();
+            config.services.orchestrator.config.discovery.settings = json!({"members": members});
+            config.services.proxy.config.key_path = Some(dir.path().join(format!("key{i}.pem")));
+            config.services.proxy.config.cert_path = Some(dir.path().join(format!("cert{i}.pem")));
+            config
+        })
+        .collect();
+    let nodes = start_all(configs).await;
+    for node in &nodes {
+        assert!(node.cluster().endpoint().starts_with("localhost:"));
+        assert_eq!(node.cluster().status().members.len(), 2);
+    }
+    let tls = |node: &Node| {
+        let mut options = ClientOptions::new(format!("https://{}", node.client_addr().unwrap()));
+        options.allow_self_signed_certs = true;
+        options
+    };
+    let reader = Client::connect(tls(&nodes[1])).await.unwrap();
+    let events = subscribe(&reader, "/tls/*").await;
+    let writer = Client::connect(tls(&nodes[0])).await.unwrap();
+    writer.set("/tls/x", json!({"v": 1})).await.unwrap();
+    assert!(eventually(|| events.lock().unwrap().len() == 1).await);
+    // Clients may not write on the cluster's channel.
+    assert!(
+        writer
+            .set("/__REPLICATE", json!({"topic": "x"}))
+            .await
+            .is_err()
+    );
+    // Per-peer replication series on /metrics.
+    let (status, metrics) = common::http_get(nodes[1].peer_addr(), "/metrics").await;
+    assert_eq!(status, 200);
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("happn_peer_events_in_total{"))
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(line.ends_with(" 1"), "{line}");
+    for node in nodes {
+        node.shutdown(Duration::from_secs(1)).await;
+    }
+}

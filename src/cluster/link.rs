@@ -44,11 +44,14 @@ pub struct LinkStatus {
     pub name: Option<String>,
     /// The last connection error, if the link is down.
     pub error: Option<String>,
+    /// Events received over this link.
+    pub events_in: u64,
 }
 
 /// A running link.
 pub struct PeerLink {
     status: watch::Receiver<LinkStatus>,
+    events_in: Arc<std::sync::atomic::AtomicU64>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -59,13 +62,22 @@ impl PeerLink {
         let (status_tx, status) = watch::channel(LinkStatus::default());
         let (stop, stop_rx) = watch::channel(false);
         let url = format!("http://{endpoint}");
-        let task = tokio::spawn(run(url, context, status_tx, stop_rx));
-        PeerLink { status, stop, task }
+        let events_in = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let task = tokio::spawn(run(url, context, events_in.clone(), status_tx, stop_rx));
+        PeerLink {
+            status,
+            events_in,
+            stop,
+            task,
+        }
     }
 
     /// The link's current status.
     pub fn status(&self) -> LinkStatus {
-        self.status.borrow().clone()
+        LinkStatus {
+            events_in: self.events_in.load(std::sync::atomic::Ordering::Relaxed),
+            ..self.status.borrow().clone()
+        }
     }
 
     /// Stops the link: the client is closed for good (no reconnect) and the task joined.
@@ -83,6 +95,7 @@ impl PeerLink {
 async fn run(
     url: String,
     context: Arc<LinkContext>,
+    events_in: Arc<std::sync::atomic::AtomicU64>,
     status: watch::Sender<LinkStatus>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -130,8 +143,12 @@ async fn run(
         for mask in &context.masks {
             let sink = context.sink.clone();
             let peer = peer.clone();
+            let counter = events_in.clone();
             if let Err(e) = client
-                .on(mask, OnOptions::default(), move |event| sink(event, &peer))
+                .on(mask, OnOptions::default(), move |event| {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    sink(event, &peer)
+                })
                 .await
             {
                 tracing::error!(%url, mask, error = %e, "could not subscribe to a peer");
@@ -152,6 +169,7 @@ async fn run(
             subscribed: true,
             name: name.clone(),
             error: None,
+            events_in: 0,
         });
         tracing::info!(%url, peer = %peer, "peer link up");
         let mut client_status = client.watch_status();

@@ -152,6 +152,20 @@ impl Cluster {
             lifecycle.spawn("security changesets", move |s| {
                 security_sync::run_changesets(security, r, every, s)
             });
+            let (security, data, every) = (
+                context.security.clone(),
+                context.data.clone(),
+                settings.security_interval,
+            );
+            lifecycle.spawn("security change journal", move |s| {
+                security_sync::run_journal(
+                    security,
+                    data,
+                    every,
+                    security_sync::JOURNAL_RETENTION,
+                    s,
+                )
+            });
         }
         Ok(Arc::new(Cluster {
             settings,

@@ -30,6 +30,10 @@ pub struct InboundPeer {
     pub endpoint: String,
     /// It holds at least one subscription here.
     pub subscribed: bool,
+    /// Events queued to it so far (replicated out).
+    pub events_out: u64,
+    /// Bytes queued to it and not yet written (its replication backlog).
+    pub queued_bytes: usize,
 }
 
 /// Who is logged in to this node as a cluster peer (the node answers from its sessions).
@@ -60,6 +64,12 @@ pub struct MemberReport {
     pub peer: bool,
     /// Why our link is down, if it is.
     pub error: Option<String>,
+    /// Events received from it over our link.
+    pub events_in: u64,
+    /// Events sent to it (its session here).
+    pub events_out: u64,
+    /// Bytes queued to it and not yet written.
+    pub queued_bytes: usize,
 }
 
 struct Entry {
@@ -230,6 +240,9 @@ impl Orchestrator {
             subscribed_to: true,
             peer: true,
             error: None,
+            events_in: 0,
+            events_out: 0,
+            queued_bytes: 0,
         }];
         let entries = self.entries();
         let mut others: Vec<MemberReport> = entries
@@ -240,7 +253,8 @@ impl Orchestrator {
                     .as_ref()
                     .map(PeerLink::status)
                     .unwrap_or_default();
-                let connected_from = inbound.contains_key(endpoint);
+                let from = inbound.get(endpoint);
+                let connected_from = from.is_some_and(|p| p.subscribed);
                 let view = MemberView {
                     service: entry.service.clone(),
                     is_self: false,
@@ -262,6 +276,9 @@ impl Orchestrator {
                     subscribed_to: status.subscribed,
                     peer: view.is_peer(),
                     error: status.error,
+                    events_in: status.events_in,
+                    events_out: from.map(|p| p.events_out).unwrap_or(0),
+                    queued_bytes: from.map(|p| p.queued_bytes).unwrap_or(0),
                 }
             })
             .collect();

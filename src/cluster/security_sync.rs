@@ -4,15 +4,21 @@
 //! (live sessions refreshed, ended or pruned), and never sent on again. Token revocations
 //! travel too (the seed dropped them).
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::replicator::Replicator;
+use crate::data::DataService;
 use crate::lifecycle::Shutdown;
-use crate::security::{SecurityEvent, SecurityService};
+use crate::security::{SecurityEvent, SecurityService, journal};
+
+/// Journal entries are removed once a node has known them this long (by its own clock):
+/// every running node has read them many times over by then.
+pub const JOURNAL_RETENTION: Duration = Duration::from_secs(60);
 
 /// The replicator topic security changesets travel on (the seed's).
 pub const SECURITY_TOPIC: &str = "/security/dataChanged";
@@ -79,6 +85,51 @@ pub async fn run_changesets(
                 }
             },
         }
+    }
+}
+
+/// Applies the change journal (changes made by the admin CLI in another process) to this
+/// node's live sessions every `interval`, until shutdown.
+pub async fn run_journal(
+    security: Arc<SecurityService>,
+    data: Arc<DataService>,
+    interval: Duration,
+    retention: Duration,
+    mut shutdown: Shutdown,
+) {
+    let mut seen: HashMap<String, Instant> = HashMap::new();
+    let mut tick = tokio::time::interval(interval);
+    loop {
+        tokio::select! {
+            _ = shutdown.stopped() => return,
+            _ = tick.tick() => {}
+        }
+        let entries = match journal::entries(&data).await {
+            Ok(entries) => entries,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the security change journal");
+                continue;
+            }
+        };
+        let now = Instant::now();
+        let present: Vec<String> = entries.iter().map(|(path, _)| path.clone()).collect();
+        for (path, events) in entries {
+            match seen.get(&path) {
+                None => {
+                    for event in events {
+                        security.apply_remote(event);
+                    }
+                    seen.insert(path, now);
+                }
+                Some(first) if now.duration_since(*first) > retention => {
+                    if let Err(e) = journal::forget(&data, &path).await {
+                        tracing::warn!(error = %e, "cannot prune the security change journal");
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        seen.retain(|path, _| present.contains(path));
     }
 }
 

@@ -69,8 +69,11 @@ pub async fn route(ctx: &HttpState, request: HttpRequest, port: Port) -> HttpRes
         ),
         "/health" => health(ctx).await,
         "/metrics" => {
-            let mut response =
-                HttpResponse::text(200, ctx.metrics.prometheus(ctx.pubsub.subscription_count()));
+            let mut text = ctx.metrics.prometheus(ctx.pubsub.subscription_count());
+            if let Some(cluster) = &ctx.cluster {
+                text.push_str(&peer_metrics(&cluster.status().members));
+            }
+            let mut response = HttpResponse::text(200, text);
             response.headers = vec![("content-type".into(), "text/plain; version=0.0.4".into())];
             response
         }
@@ -104,4 +107,50 @@ async fn health(ctx: &HttpState) -> HttpResponse {
         "report": cluster.as_ref().map(|c| c.health.clone()),
     });
     HttpResponse::json(if ok { 200 } else { 503 }, &body)
+}
+
+/// One per-peer series: name, kind, help, and how to read it from a member.
+type PeerSeries = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&crate::cluster::MemberReport) -> u64,
+);
+
+/// Per-peer replication series: events in and out, and the bytes queued to each peer.
+fn peer_metrics(members: &[crate::cluster::MemberReport]) -> String {
+    let mut out = String::new();
+    let series: [PeerSeries; 3] = [
+        (
+            "peer_events_in_total",
+            "counter",
+            "Events received from each peer.",
+            |m| m.events_in,
+        ),
+        (
+            "peer_events_out_total",
+            "counter",
+            "Events sent to each peer.",
+            |m| m.events_out,
+        ),
+        (
+            "peer_queued_bytes",
+            "gauge",
+            "Bytes queued to each peer and not yet written.",
+            |m| m.queued_bytes as u64,
+        ),
+    ];
+    for (name, kind, help, value) in series {
+        out.push_str(&format!(
+            "# HELP happn_{name} {help}\n# TYPE happn_{name} {kind}\n"
+        ));
+        for member in members.iter().filter(|m| !m.is_self) {
+            let peer = member.name.replace(['\\', '"', '\n'], "_");
+            out.push_str(&format!(
+                "happn_{name}{{peer=\"{peer}\"}} {}\n",
+                value(member)
+            ));
+        }
+    }
+    out
 }

@@ -9,6 +9,7 @@ mod bootstrap;
 mod events;
 mod groups;
 mod hash;
+pub mod journal;
 mod lockout;
 mod login;
 mod model;

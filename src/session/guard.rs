@@ -44,6 +44,15 @@ impl Session {
         if is_system_path(&normal) {
             return Err(reserved());
         }
+        // The cluster's channel carries security changesets: only the node itself publishes
+        // there (peers still subscribe to it).
+        if normal == crate::pubsub::PEERS_ONLY_PATH
+            && matches!(action, Action::Set | Action::Remove)
+        {
+            return Err(Error::Forbidden(format!(
+                "{normal} is the cluster's replication channel"
+            )));
+        }
         self.ctx.access.authorize(&self.handle, action, &normal)?;
         Ok(normal)
     }

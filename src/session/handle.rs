@@ -79,6 +79,8 @@ pub struct SessionHandle {
     peer: RwLock<Option<PeerLogin>>,
     /// A peer session that holds a subscription (its replication is set up).
     peer_subscribed: AtomicBool,
+    /// Event frames queued for this session.
+    events_out: std::sync::atomic::AtomicU64,
     closing_itself: AtomicBool,
     auth: RwLock<Option<Arc<SessionAuth>>>,
     last_activity: AtomicI64,
@@ -102,6 +104,7 @@ impl SessionHandle {
             closed: AtomicBool::new(false),
             peer: RwLock::new(None),
             peer_subscribed: AtomicBool::new(false),
+            events_out: std::sync::atomic::AtomicU64::new(0),
             closing_itself: AtomicBool::new(false),
             auth: RwLock::new(None),
             last_activity: AtomicI64::new(happn_cluster_sdk::now_millis()),
@@ -282,6 +285,16 @@ impl SessionHandle {
     pub fn peer_subscribed(&self) -> bool {
         self.peer_subscribed.load(Ordering::Acquire)
     }
+
+    /// Event frames queued for this session so far.
+    pub fn events_out(&self) -> u64 {
+        self.events_out.load(Ordering::Relaxed)
+    }
+
+    /// Bytes queued for this session and not yet written.
+    pub fn queued_bytes(&self) -> usize {
+        self.outbound_bytes.used()
+    }
 }
 
 impl crate::pubsub::Recipient for SessionHandle {
@@ -290,7 +303,11 @@ impl crate::pubsub::Recipient for SessionHandle {
     }
 
     fn send(&self, frame: Arc<str>) -> bool {
-        SessionHandle::send(self, frame)
+        let sent = SessionHandle::send(self, frame);
+        if sent {
+            self.events_out.fetch_add(1, Ordering::Relaxed);
+        }
+        sent
     }
 
     fn is_peer(&self) -> bool {

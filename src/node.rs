@@ -98,6 +98,10 @@ impl NodeBuilder {
         // The client port serves TLS when keyPath and certPath are set (checked now, so a bad
         // certificate fails the start instead of a silent plain-text port).
         let client_options = ServeOptions {
+            // The seed's client-socket idle `timeout` applies when it is the shorter one.
+            http_idle_timeout: serve_options
+                .http_idle_timeout
+                .min(proxy.timeout.duration()),
             tls: match (&proxy.key_path, &proxy.cert_path) {
                 (Some(key_path), Some(cert_path)) => {
                     crate::selfsigned::ensure(key_path, cert_path)?;

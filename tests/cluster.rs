@@ -261,6 +261,21 @@ async fn replicator_messages_reach_every_node_once() {
     let dir = tempfile::tempdir().unwrap();
     let nodes = start_all((0..3).map(|_| cluster_config(dir.path(), 3)).collect()).await;
     let received: Arc<Mutex<Received>> = Arc::default();
+    let received2: Arc<Mutex<Received>> = Arc::default();
+    for node in &nodes {
+        let name = node.name().to_string();
+        let sink = received2.clone();
+        node.replicator()
+            .on("custom/topic", move |payload, is_local, origin| {
+                if payload.get("from").is_some() {
+                    sink.lock().unwrap().entry(name.clone()).or_default().push((
+                        payload.clone(),
+                        is_local,
+                        origin.to_string(),
+                    ));
+                }
+            });
+    }
     for node in &nodes {
         let name = node.name().to_string();
         let sink = received.clone();
@@ -306,9 +321,29 @@ async fn replicator_messages_reach_every_node_once() {
         assert_eq!(got[0].2, nodes[0].name());
     }
     assert!(everything.lock().unwrap().is_empty());
+    // Every node sending at once: each receives every message once, with the right origin.
+    for node in &nodes {
+        let replicator = node.replicator().clone();
+        let name = node.name().to_string();
+        tokio::spawn(async move { replicator.send("custom/topic", json!({"from": name})) });
+    }
+    assert!(eventually(|| sink_total(&received2) >= 9).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for node in &nodes {
+        let got = received2.lock().unwrap()[node.name()].clone();
+        assert_eq!(got.len(), 3, "{}", node.name());
+        for (payload, is_local, origin) in got {
+            assert_eq!(payload["from"], origin.as_str());
+            assert_eq!(is_local, origin == node.name());
+        }
+    }
     for node in nodes {
         node.shutdown(Duration::from_secs(1)).await;
     }
+}
+
+fn sink_total(received: &Arc<Mutex<Received>>) -> usize {
+    received.lock().unwrap().values().map(Vec::len).sum()
 }
 
 #[tokio::test]
@@ -668,6 +703,64 @@ async fn tls_client_ports_static_discovery_and_announce_host() {
         .find(|l| l.starts_with("happn_peer_events_in_total{"))
         .unwrap_or_else(|| panic!("{metrics}"));
     assert!(line.ends_with(" 1"), "{line}");
+    for node in nodes {
+        node.shutdown(Duration::from_secs(1)).await;
+    }
+}
+
+/// The seed's big scenarios: ten nodes in two services all STABLE with ten peers; an 11th
+/// joins (eleven peers everywhere) and leaves (ten again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_nodes_in_two_services_then_an_eleventh_joins_and_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = |service: &str| {
+        let mut config = cluster_config(dir.path(), 1);
+        let orchestrator = &mut config.services.orchestrator.config;
+        orchestrator.service_name = service.into();
+        orchestrator.cluster.clear();
+        orchestrator.cluster.insert("service-a".into(), 4);
+        orchestrator.cluster.insert("service-b".into(), 6);
+        config
+    };
+    let configs = (0..10)
+        .map(|i| config(if i < 4 { "service-a" } else { "service-b" }))
+        .collect();
+    let nodes = start_all(configs).await;
+    let peers = |node: &Node| node.cluster().status().health.total_peers;
+    assert!(eventually(|| nodes.iter().all(|n| peers(n) == 10)).await);
+    let eleventh = Node::start(config("service-b")).await.unwrap();
+    assert!(eventually(|| nodes.iter().all(|n| peers(n) == 11) && peers(&eleventh) == 11).await);
+    eleventh.shutdown(Duration::from_secs(1)).await;
+    assert!(
+        eventually(|| nodes
+            .iter()
+            .all(|n| peers(n) == 10 && n.cluster().state() == Some(NodeState::Stable)))
+        .await
+    );
+    for node in nodes {
+        node.shutdown(Duration::from_secs(1)).await;
+    }
+}
+
+/// A node joins while another stops: the join succeeds and membership converges.
+#[tokio::test]
+async fn a_join_while_another_node_leaves_converges() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes = start_all((0..3).map(|_| cluster_config(dir.path(), 2)).collect()).await;
+    let leaving = nodes.pop().unwrap();
+    let (joined, ()) = tokio::join!(Node::start(cluster_config(dir.path(), 2)), async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        leaving.shutdown(Duration::from_secs(1)).await;
+    });
+    let joined = joined.unwrap();
+    nodes.push(joined);
+    assert!(
+        eventually(
+            || nodes.iter().all(|n| n.cluster().status().members.len() == 3
+                && n.cluster().state() == Some(NodeState::Stable))
+        )
+        .await
+    );
     for node in nodes {
         node.shutdown(Duration::from_secs(1)).await;
     }

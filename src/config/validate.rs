@@ -390,6 +390,9 @@ fn client_port(config: &Config, issues: &mut Issues) {
             "keyPath and certPath must be given together",
         );
     }
+    if proxy.timeout.0 < 100 {
+        issues.add("services.proxy.config.timeout", "must be at least 100 ms");
+    }
     if proxy.port != 0 && proxy.port == config.port {
         issues.add(
             "services.proxy.config.port",

@@ -85,6 +85,14 @@ pub struct Metrics {
     pub keepalive_failures: Counter,
     /// Member lookups that failed.
     pub membership_failures: Counter,
+    /// Events replayed to peers that reconnected.
+    pub replayed_events: Counter,
+    /// Events a peer sent twice (after a replay) and were dropped here.
+    pub replication_duplicates: Counter,
+    /// Events missed for good: older than a peer's replay buffer.
+    pub replication_lost: Counter,
+    /// Replay requests made to peers.
+    pub replay_requests: Counter,
 }
 
 impl Metrics {
@@ -162,7 +170,31 @@ impl Metrics {
             "Live subscriptions.",
             subscriptions as u64,
         );
-        let cluster: [(&str, &str, &str, u64); 8] = [
+        let cluster: [(&str, &str, &str, u64); 12] = [
+            (
+                "replayed_events_total",
+                "counter",
+                "Events replayed to peers that reconnected.",
+                self.replayed_events.get(),
+            ),
+            (
+                "replication_duplicates_total",
+                "counter",
+                "Events received twice from a peer (after a replay) and dropped.",
+                self.replication_duplicates.get(),
+            ),
+            (
+                "replication_lost_total",
+                "counter",
+                "Events missed for good: older than a peer's replay buffer.",
+                self.replication_lost.get(),
+            ),
+            (
+                "replay_requests_total",
+                "counter",
+                "Replay requests made to peers.",
+                self.replay_requests.get(),
+            ),
             (
                 "cluster_members",
                 "gauge",

@@ -75,8 +75,14 @@ async fn subscribe(client: &Client, mask: &str) -> Seen {
     seen
 }
 
-async fn eventually(mut check: impl FnMut() -> bool) -> bool {
-    for _ in 0..200 {
+async fn eventually(check: impl FnMut() -> bool) -> bool {
+    eventually_within(Duration::from_secs(5), check).await
+}
+
+/// Polls `check` until it holds or `limit` passes (big clusters converge slower on a busy
+/// machine).
+async fn eventually_within(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    for _ in 0..(limit.as_millis() / 25) {
         if check() {
             return true;
         }
@@ -727,12 +733,23 @@ async fn ten_nodes_in_two_services_then_an_eleventh_joins_and_leaves() {
         .collect();
     let nodes = start_all(configs).await;
     let peers = |node: &Node| node.cluster().status().health.total_peers;
-    assert!(eventually(|| nodes.iter().all(|n| peers(n) == 10)).await);
+    assert!(
+        eventually_within(Duration::from_secs(30), || nodes
+            .iter()
+            .all(|n| peers(n) == 10))
+        .await
+    );
     let eleventh = Node::start(config("service-b")).await.unwrap();
-    assert!(eventually(|| nodes.iter().all(|n| peers(n) == 11) && peers(&eleventh) == 11).await);
+    assert!(
+        eventually_within(Duration::from_secs(30), || nodes
+            .iter()
+            .all(|n| peers(n) == 11)
+            && peers(&eleventh) == 11)
+        .await
+    );
     eleventh.shutdown(Duration::from_secs(1)).await;
     assert!(
-        eventually(|| nodes
+        eventually_within(Duration::from_secs(30), || nodes
             .iter()
             .all(|n| peers(n) == 10 && n.cluster().state() == Some(NodeState::Stable)))
         .await

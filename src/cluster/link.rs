@@ -2,18 +2,24 @@
 //! replication subscriptions. Exactly one per peer endpoint; it reconnects (and
 //! re-subscribes) by itself until it is stopped, and stopping it closes the client for good.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::Value;
-use tokio::sync::watch;
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use super::sequencer::{Outcome, ReplayRequest, Sequencer};
 use crate::client::{Client, ClientOptions, Event, OnOptions, Status};
 use crate::metrics::Metrics;
 
-/// Receives every event a link's subscriptions deliver, with the peer's name.
+/// Receives every event a link's subscriptions deliver, in the origin's order, with the
+/// peer's name.
 pub type EventSink = Arc<dyn Fn(Event, &str) + Send + Sync>;
+
+/// Told when events from a peer were lost for good: (peer name, how many).
+pub type GapSink = Arc<dyn Fn(&str, u64) + Send + Sync>;
 
 /// What every link of a node shares.
 pub struct LinkContext {
@@ -25,6 +31,11 @@ pub struct LinkContext {
     pub masks: Vec<String>,
     /// Where received events go.
     pub sink: EventSink,
+    /// Where lost events are reported.
+    pub on_gap: GapSink,
+    /// Each peer endpoint's receiving state, kept across its links (a re-created link
+    /// resumes where the last one stopped).
+    pub sequencers: Mutex<HashMap<String, Arc<Mutex<Sequencer>>>>,
     /// How long one connection attempt may take.
     pub connect_timeout: Duration,
     /// Pause between failed connection attempts.
@@ -63,7 +74,21 @@ impl PeerLink {
         let (stop, stop_rx) = watch::channel(false);
         let url = format!("http://{endpoint}");
         let events_in = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let task = tokio::spawn(run(url, context, events_in.clone(), status_tx, stop_rx));
+        let sequencer = context
+            .sequencers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(endpoint.to_string())
+            .or_default()
+            .clone();
+        let task = tokio::spawn(run(
+            url,
+            context,
+            sequencer,
+            events_in.clone(),
+            status_tx,
+            stop_rx,
+        ));
         PeerLink {
             status,
             events_in,
@@ -92,13 +117,68 @@ impl PeerLink {
     }
 }
 
+/// Delivers what the sequencer released and counts the rest.
+fn apply(out: Outcome, context: &LinkContext, peer: &str) -> Option<ReplayRequest> {
+    for event in out.deliver {
+        (context.sink)(event, peer);
+    }
+    context.metrics.replication_duplicates.add(out.duplicates);
+    if out.lost > 0 {
+        context.metrics.replication_lost.add(out.lost);
+        (context.on_gap)(peer, out.lost);
+    }
+    out.replay
+}
+
+fn lock(sequencer: &Mutex<Sequencer>) -> std::sync::MutexGuard<'_, Sequencer> {
+    sequencer.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Asks the peer to replay what this node missed, and settles the sequencer with its answer.
+async fn replay(
+    client: &Client,
+    request: ReplayRequest,
+    sequencer: &Mutex<Sequencer>,
+    context: &LinkContext,
+    peer: &str,
+    again: &mpsc::UnboundedSender<ReplayRequest>,
+) {
+    context.metrics.replay_requests.inc();
+    let data = json!({"epoch": request.epoch, "after": request.after});
+    match client.request("replay", None, data, None).await {
+        Ok(reply) => {
+            let answer = reply.get("data").cloned().unwrap_or(Value::Null);
+            let epoch = answer
+                .get("epoch")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let missed = answer.get("missed").and_then(Value::as_u64).unwrap_or(0);
+            let upto = answer.get("upto").and_then(Value::as_u64).unwrap_or(0);
+            if missed > 0 {
+                tracing::warn!(%peer, missed, "events older than the peer's replay buffer were lost");
+            }
+            // Delivered under the sequencer's lock, so live events cannot overtake.
+            let mut state = lock(sequencer);
+            let out = state.replayed(epoch, missed, upto);
+            if let Some(request) = apply(out, context, peer) {
+                let _ = again.send(request);
+            }
+        }
+        Err(e) => {
+            tracing::debug!(%peer, error = %e, "replay request failed; the next reconnect asks again")
+        }
+    }
+}
+
 async fn run(
     url: String,
     context: Arc<LinkContext>,
+    sequencer: Arc<Mutex<Sequencer>>,
     events_in: Arc<std::sync::atomic::AtomicU64>,
     status: watch::Sender<LinkStatus>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let (replays, mut replay_requests) = mpsc::unbounded_channel::<ReplayRequest>();
     let mut options = ClientOptions::new(url.clone());
     options.info = context.info.clone();
     if let Some((username, password)) = &context.credentials {
@@ -141,13 +221,19 @@ async fn run(
         let peer = name.clone().unwrap_or_else(|| url.clone());
         let mut subscribed = true;
         for mask in &context.masks {
-            let sink = context.sink.clone();
+            let context = context.clone();
             let peer = peer.clone();
             let counter = events_in.clone();
+            let sequencer = sequencer.clone();
+            let replays = replays.clone();
             if let Err(e) = client
                 .on(mask, OnOptions::default(), move |event| {
                     counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    sink(event, &peer)
+                    let mut state = lock(&sequencer);
+                    let out = state.accept(event);
+                    if let Some(request) = apply(out, &context, &peer) {
+                        let _ = replays.send(request);
+                    }
                 })
                 .await
             {
@@ -172,16 +258,30 @@ async fn run(
             events_in: 0,
         });
         tracing::info!(%url, peer = %peer, "peer link up");
+        // Resume: whatever was published while this node was not subscribed.
+        let resume = |replays: &mpsc::UnboundedSender<ReplayRequest>| {
+            let mut state = lock(&sequencer);
+            if let Some(request) = state.resume_point() {
+                state.replay_requested();
+                let _ = replays.send(request);
+            }
+        };
+        resume(&replays);
         let mut client_status = client.watch_status();
         let gone = loop {
             tokio::select! {
-                _ = stop.wait_for(|s| *s) => break false,
+                // Mapped to (): the watch guard must not live across the replay's await.
+                () = async { let _ = stop.wait_for(|s| *s).await; } => break false,
+                Some(request) = replay_requests.recv() => {
+                    replay(&client, request, &sequencer, &context, &peer, &replays).await;
+                }
                 changed = client_status.changed() => {
                     let now = *client_status.borrow();
                     match (changed, now) {
                         (Err(_), _) | (_, Status::Disconnected) => break true,
                         (_, Status::Active) => {
                             status.send_modify(|s| { s.connected = true; s.subscribed = true; s.error = None; });
+                            resume(&replays);
                         }
                         (_, Status::Reconnecting) => {
                             context.metrics.peer_link_reconnects.inc();

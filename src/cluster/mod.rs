@@ -20,6 +20,7 @@ pub mod orchestrator;
 pub mod paths;
 pub mod replicator;
 pub mod security_sync;
+pub mod sequencer;
 pub mod settings;
 pub mod state;
 
@@ -108,11 +109,31 @@ impl Cluster {
                 }
             }) as link::EventSink
         };
+        let on_gap = {
+            let pubsub = context.pubsub.clone();
+            Arc::new(move |peer: &str, lost: u64| {
+                // Never silence: every local subscriber is told that events were lost.
+                let notice = crate::protocol::system_frame(
+                    "replication-gap",
+                    serde_json::json!({"origin": peer, "lost": lost}),
+                );
+                pubsub.notify_subscribers(&notice);
+            }) as link::GapSink
+        };
+        context.pubsub.enable_replay(
+            &settings.name,
+            crate::pubsub::ReplayLimits {
+                events: settings.replay_events,
+                age: settings.replay_age,
+            },
+        );
         let links = Arc::new(link::LinkContext {
             info: settings.login_info(),
             credentials: settings.credentials.clone(),
             masks: paths::replicated_masks(&settings.replicate),
             sink,
+            on_gap,
+            sequencers: std::sync::Mutex::new(std::collections::HashMap::new()),
             connect_timeout: Duration::from_secs(5),
             retry_interval: (settings.member_refresh / 2)
                 .clamp(Duration::from_millis(50), Duration::from_secs(2)),

@@ -38,6 +38,10 @@ pub struct ClusterSettings {
     pub stabilise_timeout: Option<Duration>,
     /// Security changes are batched this long.
     pub security_interval: Duration,
+    /// Publications kept for replay to peers: at most this many…
+    pub replay_events: usize,
+    /// …none older than this.
+    pub replay_age: Duration,
     /// Admin credentials for peer links (secure clusters).
     pub credentials: Option<(String, String)>,
     /// The discovery plugin's name and settings.
@@ -81,6 +85,13 @@ impl ClusterSettings {
                 .replicator
                 .config
                 .security_changeset_replicate_interval
+                .duration(),
+            replay_events: config.services.replicator.config.replay_buffer_events,
+            replay_age: config
+                .services
+                .replicator
+                .config
+                .replay_buffer_age
                 .duration(),
             credentials: config.secure.then(|| {
                 (

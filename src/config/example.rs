@@ -118,6 +118,10 @@ happn-cluster-node = 1
 [services.replicator.config]
 # Security changes are batched and pushed to peers this often (ms).
 securityChangesetReplicateInterval = 3000
+# Publications kept for peers that reconnect and ask for what they missed: at most this
+# many, none older than replayBufferAge (ms). A gap older than that is reported, not hidden.
+replayBufferEvents = 100000
+replayBufferAge = 60000
 "#;
 
 /// The example config and, as comments, each linked plugin (datastores, discovery,

@@ -202,6 +202,18 @@ fn orchestrator_timing(config: &Config, issues: &mut Issues) {
 
 fn replicator_interval(config: &Config, issues: &mut Issues) {
     let replicator = &config.services.replicator.config;
+    if replicator.replay_buffer_events == 0 {
+        issues.add(
+            "services.replicator.config.replayBufferEvents",
+            "must be at least 1",
+        );
+    }
+    if replicator.replay_buffer_age.0 < 100 {
+        issues.add(
+            "services.replicator.config.replayBufferAge",
+            "must be at least 100 ms",
+        );
+    }
     if replicator.security_changeset_replicate_interval.0 == 0 {
         issues.add(
             "services.replicator.config.securityChangesetReplicateInterval",

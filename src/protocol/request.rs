@@ -86,6 +86,14 @@ pub enum Request {
         /// The publication acknowledged.
         publication_id: String,
     },
+    /// `replay` (cluster peers): resend what this node published after number `after` of
+    /// `epoch`.
+    Replay {
+        /// The epoch the peer last saw.
+        epoch: String,
+        /// The last number it saw.
+        after: u64,
+    },
     /// `revoke-token`: end this session's token family.
     RevokeToken,
     /// `disconnect-child-sessions`: end the other sessions of this token.
@@ -242,6 +250,17 @@ impl Request {
                     .as_str()
                     .ok_or_else(|| Error::bad_input("ack data must be the publication id string"))?
                     .to_string(),
+            },
+            "replay" => Request::Replay {
+                epoch: data
+                    .get("epoch")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                after: data
+                    .get("after")
+                    .and_then(Value::as_u64)
+                    .ok_or_else(|| Error::bad_input("replay needs data.after, a number"))?,
             },
             "revoke-token" => Request::RevokeToken,
             "disconnect-child-sessions" => Request::DisconnectChildSessions,

@@ -7,10 +7,12 @@
 mod acks;
 mod publication;
 mod recipient;
+pub mod replay;
 
 pub use acks::{AckTracker, MAX_PENDING_PER_PUBLISHER};
 pub use publication::{Origin, Publication, RESERVED_META};
 pub use recipient::Recipient;
+pub use replay::{ReplayLimits, ReplayWindow, Stamp};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -70,6 +72,10 @@ pub struct PublishResults {
 pub struct PubSub {
     index: Mutex<SubscriptionIndex<Subscription>>,
     sink: RwLock<Option<Arc<dyn ReplicationSink>>>,
+    /// Numbered publications kept for peers (taken under the index lock, after it).
+    replay: Mutex<Option<replay::ReplayLog>>,
+    /// The last number sent to each peer session (the `prev` of its next event).
+    sent_to_peers: Mutex<HashMap<String, u64>>,
     acks: AckTracker,
     metrics: Arc<Metrics>,
 }
@@ -80,6 +86,8 @@ impl PubSub {
         PubSub {
             index: Mutex::new(SubscriptionIndex::new()),
             sink: RwLock::new(None),
+            replay: Mutex::new(None),
+            sent_to_peers: Mutex::new(HashMap::new()),
             acks: AckTracker::new(acknowledge_timeout),
             metrics,
         }
@@ -103,6 +111,14 @@ impl PubSub {
         self.index().remove(id).is_some()
     }
 
+    /// Forgets what was sent to recipient `id` (its session ended).
+    pub fn forget_recipient(&self, id: &str) {
+        self.sent_to_peers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+
     /// The channel a subscription was made on, if it is still live.
     pub fn channel_of(&self, id: SubId) -> Option<Arc<str>> {
         self.index().get(id).map(|s| s.channel.clone())
@@ -118,6 +134,75 @@ impl PubSub {
         if let Ok(mut slot) = self.sink.write() {
             *slot = Some(sink);
         }
+    }
+
+    /// Starts numbering this node's publications for peers (`origin` is the node name) and
+    /// keeping them within `limits` for replay.
+    pub fn enable_replay(&self, origin: &str, limits: ReplayLimits) {
+        *self.replay.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(replay::ReplayLog::new(origin, limits));
+    }
+
+    /// Replays to recipient `id` (a peer that last saw number `after` of `epoch`) every kept
+    /// publication it missed that its subscriptions match, in order, under the publisher's
+    /// lock (so nothing published meanwhile overtakes them). Returns the window (what was
+    /// lost for good) and how many events were sent; None without replay.
+    pub fn replay_to(&self, id: &str, epoch: &str, after: u64) -> Option<(ReplayWindow, u64)> {
+        let index = self.index();
+        let log = self.replay.lock().unwrap_or_else(|p| p.into_inner());
+        let log = log.as_ref()?;
+        let window = log.window(epoch, after);
+        let mut sent = 0;
+        let mut prev = after;
+        let mut last_sent = self.sent_to_peers.lock().unwrap_or_else(|p| p.into_inner());
+        for (seq, _, publication) in log.since(window.from) {
+            let stamp = log.stamp(*seq, prev, id);
+            let mut channels: Vec<&Subscription> = Vec::new();
+            index.for_each_match(&publication.path, publication.kind, |_, s| {
+                if s.recipient.id() == id && !channels.iter().any(|c| c.channel == s.channel) {
+                    channels.push(s);
+                }
+            });
+            for sub in channels {
+                let frame: Arc<str> =
+                    peer_frame(publication, &sub.channel, sub.depth, &stamp).into();
+                if !sub.recipient.send(frame) {
+                    return Some((window, sent));
+                }
+                sent += 1;
+                prev = *seq;
+                let entry = last_sent.entry(id.to_string()).or_insert(0);
+                *entry = (*entry).max(*seq);
+            }
+        }
+        self.metrics.replayed_events.add(sent);
+        Some((window, sent))
+    }
+
+    /// Sends `frame` once to every recipient holding a subscription, peers excepted (system
+    /// notices such as a replication gap).
+    pub fn notify_subscribers(&self, frame: &str) -> usize {
+        let index = self.index();
+        let mut seen: FxHashSet<*const ()> = FxHashSet::default();
+        let mut told = 0;
+        for id in index.ids_where(|s| !s.recipient.is_peer()) {
+            if let Some(s) = index.get(id) {
+                let key = Arc::as_ptr(&s.recipient) as *const ();
+                if seen.insert(key) && s.recipient.send(frame.into()) {
+                    told += 1;
+                }
+            }
+        }
+        told
+    }
+
+    /// Publications kept for replay now.
+    pub fn replay_depth(&self) -> usize {
+        self.replay
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map_or(0, |log| log.depth())
     }
 
     /// Acknowledgement tracking for ACKNOWLEDGED publications.
@@ -179,7 +264,18 @@ impl PubSub {
         // (recipient, channel) pairs already served: a session subscribed twice on the same
         // channel (e.g. after a client reconnect) gets the event once.
         let mut seen: FxHashSet<(*const (), Arc<str>)> = FxHashSet::default();
+        // Peers' copies carry the publication's number; local ones are numbered here.
+        let stamp = if local && !p.no_cluster {
+            self.replay
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_mut()
+                .map(|log| log.record(p, std::time::Instant::now()))
+        } else {
+            None
+        };
         let mut encoded: HashMap<(Arc<str>, bool, Option<u32>), Arc<str>> = HashMap::new();
+
         let mut recipients: Vec<&Subscription> = Vec::new();
         index.for_each_match(&p.path, p.kind, |_, s| recipients.push(s));
         for sub in recipients {
@@ -199,17 +295,36 @@ impl PubSub {
                 continue;
             }
             let merge = sub.merge && p.merge_data.is_some();
-            let frame = encoded
-                .entry((sub.channel.clone(), merge, sub.depth))
-                .or_insert_with(|| {
-                    let data = if merge {
-                        p.merge_data.as_ref().unwrap_or(&p.data)
-                    } else {
-                        &p.data
-                    };
-                    event_frame(data, p.event_meta(&sub.channel, sub.depth)).into()
-                })
-                .clone();
+            let frame = if let Some(seq) = stamp.filter(|_| recipient.is_peer()) {
+                // Each peer session's copy names the event sent to it before this one.
+                let mut last_sent = self.sent_to_peers.lock().unwrap_or_else(|p| p.into_inner());
+                let prev = last_sent
+                    .insert(recipient.id().to_string(), seq)
+                    .unwrap_or(0);
+                let log = self.replay.lock().unwrap_or_else(|p| p.into_inner());
+                match log.as_ref() {
+                    Some(log) => peer_frame(
+                        p,
+                        &sub.channel,
+                        sub.depth,
+                        &log.stamp(seq, prev, recipient.id()),
+                    )
+                    .into(),
+                    None => event_frame(&p.data, p.event_meta(&sub.channel, sub.depth)).into(),
+                }
+            } else {
+                encoded
+                    .entry((sub.channel.clone(), merge, sub.depth))
+                    .or_insert_with(|| {
+                        let data = if merge {
+                            p.merge_data.as_ref().unwrap_or(&p.data)
+                        } else {
+                            &p.data
+                        };
+                        event_frame(data, p.event_meta(&sub.channel, sub.depth)).into()
+                    })
+                    .clone()
+            };
             if recipient.send(frame) {
                 results.successful += 1;
                 self.metrics.deliveries.inc();
@@ -246,9 +361,25 @@ impl PubSub {
     pub fn sweep_closed(&self) -> usize {
         let mut index = self.index();
         let dead: Vec<SubId> = index.ids_where(|s| s.recipient.is_closed());
+        let gone: Vec<String> = dead
+            .iter()
+            .filter_map(|id| index.get(*id).map(|s| s.recipient.id().to_string()))
+            .collect();
+        let mut last_sent = self.sent_to_peers.lock().unwrap_or_else(|p| p.into_inner());
+        for id in gone {
+            last_sent.remove(&id);
+        }
+        drop(last_sent);
         for id in &dead {
             index.remove(*id);
         }
         dead.len()
     }
+}
+
+/// A peer's copy of an event: the subscriber's frame plus `_meta.replication`.
+fn peer_frame(p: &Publication, channel: &str, depth: Option<u32>, stamp: &Stamp) -> String {
+    let mut meta = p.event_meta(channel, depth);
+    meta.insert("replication".into(), stamp.to_json());
+    event_frame(&p.data, meta)
 }

@@ -81,6 +81,7 @@ pub const RESERVED_META: &[&str] = &[
     "publishResults",
     "referenceId",
     "error",
+    "replication",
 ];
 
 impl Publication {

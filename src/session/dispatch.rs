@@ -83,6 +83,23 @@ impl Session {
                 self.ctx.pubsub.acks().ack(publication_id, &self.handle.id);
                 Ok(Some(self.reply(frame).ok(Value::Null, Map::new(), false)))
             }
+            Request::Replay { epoch, after } => {
+                if !self.handle.is_peer() {
+                    return Err(Error::Forbidden("replay is for cluster peers".into()));
+                }
+                let replayed = self.ctx.pubsub.replay_to(&self.handle.id, epoch, *after);
+                let data = match replayed {
+                    Some((window, sent)) => json!({
+                        "epoch": &*window.epoch,
+                        "missed": window.missed,
+                        "from": window.from,
+                        "upto": window.upto,
+                        "sent": sent,
+                    }),
+                    None => json!({"epoch": null, "missed": 0, "from": 0, "upto": 0, "sent": 0}),
+                };
+                Ok(Some(self.reply(frame).ok(data, Map::new(), false)))
+            }
             Request::RevokeToken => self.revoke_token(frame).await,
             Request::DisconnectChildSessions => self.disconnect_children(frame),
             Request::Disconnect => Ok(Some(self.reply(frame).ok(Value::Null, Map::new(), false))),

@@ -176,6 +176,7 @@ impl Session {
         for (_, id) in self.subscriptions.drain() {
             self.ctx.pubsub.unsubscribe(id);
         }
+        self.ctx.pubsub.forget_recipient(&self.handle.id);
         self.ctx.sessions.unregister(&self.handle.id);
     }
 }

@@ -58,6 +58,8 @@ pub struct KeepaliveDiscovery {
     epoch: String,
     beat: Mutex<u64>,
     seen: Mutex<HashMap<String, Seen>>,
+    /// The last read of the member list failed (the database was unreachable).
+    blind: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for KeepaliveDiscovery {
@@ -78,6 +80,7 @@ impl KeepaliveDiscovery {
             epoch: uuid::Uuid::new_v4().simple().to_string(),
             beat: Mutex::new(0),
             seen: Mutex::new(HashMap::new()),
+            blind: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -137,14 +140,34 @@ impl Discovery for KeepaliveDiscovery {
 
     async fn members(&self) -> Result<Vec<Member>> {
         let prefix = format!("{DEPLOYMENT_PREFIX}{}/", self.settings.deployment);
-        let records = self
+        let found = self
             .store
             .find(
                 &PathQuery::parse(&format!("{prefix}*")),
                 &FindOptions::default(),
             )
-            .await?;
+            .await;
+        let records = match found {
+            Ok(records) => records,
+            Err(e) => {
+                self.blind.store(true, std::sync::atomic::Ordering::Relaxed);
+                return Err(e);
+            }
+        };
         let now = Instant::now();
+        // After a blind spell (the database was unreachable, so nobody's heartbeat could be
+        // written or seen), judge every member afresh instead of dropping them all at once:
+        // no reconnect storm after an outage.
+        if self.blind.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            for seen in self
+                .seen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .values_mut()
+            {
+                seen.changed_at = now;
+            }
+        }
         let mut live = Vec::new();
         let mut present = Vec::with_capacity(records.len());
         for record in records {

@@ -3,11 +3,22 @@
 use serde_json::{Map, Value};
 
 /// Milliseconds since the Unix epoch, as happn stores timestamps.
+///
+/// For fault tests, `HAPPN_TEST_CLOCK_OFFSET_MS` (read once) shifts this process's clock,
+/// so a test can run one node with a clock that is off.
 pub fn now_millis() -> i64 {
+    static OFFSET: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    let offset = *OFFSET.get_or_init(|| {
+        std::env::var("HAPPN_TEST_CLOCK_OFFSET_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    });
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default()
+        + offset
 }
 
 /// JSON object data stored at one path, with the metadata happn exposes as `_meta`.

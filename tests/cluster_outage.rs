@@ -1,0 +1,149 @@
+//! A database outage under a running cluster (a private SecantusDB, stopped for longer than
+//! `keepAliveThreshold` and started again on the same storage): membership does not flap,
+//! `/health` reports the outage, the peer links are untouched (no reconnect storm), and
+//! replication keeps working through it for `noStore` publications.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use happn_cluster::Node;
+use happn_cluster::client::{Client, ClientOptions, OnOptions};
+use happn_cluster::config::{DatastoreConfig, Millis};
+use serde_json::{Value, json};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_secantus(port: u16, storage: &Path) -> Child {
+    let python = std::env::var("SECANTUS_PYTHON").unwrap_or_else(|_| ".tmp/venv/bin/python".into());
+    let mut child = Command::new(python)
+        .args([
+            "-m",
+            "secantus",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+        ])
+        .arg("--storage-path")
+        .arg(storage)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("SecantusDB starts (run scripts/test.sh to install it)");
+    for _ in 0..150 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return child;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("SecantusDB did not start on port {port}");
+}
+
+fn config(port: u16) -> happn_cluster::config::Config {
+    let mut config = common::test_config();
+    config.services.data.config.datastores = vec![DatastoreConfig {
+        name: "mongo".into(),
+        provider: Some("mongo".into()),
+        settings: json!({
+            "url": format!("mongodb://127.0.0.1:{port}/?retryWrites=false&serverSelectionTimeoutMS=500"),
+            "database": "cluster_outage",
+            "collection": "happn",
+        }),
+        is_default: true,
+        ..DatastoreConfig::default()
+    }];
+    let orchestrator = &mut config.services.orchestrator.config;
+    orchestrator.cluster.insert("happn-cluster-node".into(), 2);
+    orchestrator.timing.keep_alive = Millis(200);
+    orchestrator.timing.keep_alive_threshold = Millis(1_000);
+    orchestrator.timing.member_refresh = Millis(200);
+    orchestrator.timing.stabilise_timeout = Some(Millis(30_000));
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_neither_flaps_membership_nor_storms_reconnects() {
+    let storage = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut db = start_secantus(port, storage.path());
+    let (a, b) = tokio::join!(Node::start(config(port)), Node::start(config(port)));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let reconnects_before =
+        a.metrics().peer_link_reconnects.get() + b.metrics().peer_link_reconnects.get();
+    let reader = Client::connect(ClientOptions::new(common::url(&b)))
+        .await
+        .unwrap();
+    let seen: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let sink = seen.clone();
+    reader
+        .on("/outage/*", OnOptions::default(), move |e| {
+            if let Some(n) = e.data.get("n").and_then(Value::as_u64) {
+                sink.lock().unwrap().push(n);
+            }
+        })
+        .await
+        .unwrap();
+    let writer = Client::connect(ClientOptions::new(common::url(&a)))
+        .await
+        .unwrap();
+
+    // The outage: three keepalive thresholds long.
+    let _ = db.kill();
+    let _ = db.wait();
+    let mut lowest_members = usize::MAX;
+    for n in 0..15u64 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        lowest_members = lowest_members
+            .min(a.cluster().status().members.len())
+            .min(b.cluster().status().members.len());
+        // Publications need no database: they still cross nodes.
+        writer.publish("/outage/p", json!({"n": n})).await.unwrap();
+    }
+    let (status, body) = common::http_get(a.peer_addr(), "/health").await;
+    assert_eq!(status, 503, "the outage is reported: {body}");
+    let health: Value = serde_json::from_str(&body).unwrap();
+    assert!(health["datastore"].is_string(), "{body}");
+    assert_eq!(lowest_members, 2, "no member dropped during the outage");
+    assert!(
+        a.metrics().membership_failures.get() > 0,
+        "lookups failed and were counted"
+    );
+
+    // Recovery: healthy again, members stayed, links were never re-dialled.
+    db = start_secantus(port, storage.path());
+    let mut healthy = false;
+    for _ in 0..150 {
+        let (status, _) = common::http_get(a.peer_addr(), "/health").await;
+        if status == 200 {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(healthy, "healthy again after the database returns");
+    for _ in 0..10 {
+        assert_eq!(a.cluster().status().members.len(), 2);
+        assert_eq!(b.cluster().status().members.len(), 2);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let reconnects_after =
+        a.metrics().peer_link_reconnects.get() + b.metrics().peer_link_reconnects.get();
+    assert_eq!(reconnects_after, reconnects_before, "no reconnect storm");
+    assert_eq!(*seen.lock().unwrap(), (0..15).collect::<Vec<_>>());
+    a.shutdown(Duration::from_secs(1)).await;
+    b.shutdown(Duration::from_secs(1)).await;
+    let _ = db.kill();
+    let _ = db.wait();
+}

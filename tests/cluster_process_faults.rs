@@ -46,6 +46,11 @@ impl Cluster {
     }
 
     fn start(&self, i: usize, clock_offset_ms: i64) -> Proc {
+        self.start_with(i, clock_offset_ms, json!({}))
+    }
+
+    /// Starts node `i` with `session` as its `services.session.config`.
+    fn start_with(&self, i: usize, clock_offset_ms: i64, session: Value) -> Proc {
         let url = std::env::var("HAPPN_TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
         let (internal, client) = self.ports[i];
@@ -56,6 +61,7 @@ impl Cluster {
             "services": {
                 "data": {"config": {"datastores": [{"name": "pg", "provider": "postgres", "isDefault": true, "settings": {"url": url, "table": self.table}}]}},
                 "proxy": {"config": {"port": client, "host": "127.0.0.1"}},
+                "session": {"config": session},
                 "orchestrator": {"config": {
                     "deployment": format!("Faults-{}", self.table),
                     "timing": {"keepAliveThreshold": 2000, "keepAlive": 300, "memberRefresh": 300, "healthReport": 2000, "stabiliseTimeout": 60000},
@@ -71,7 +77,13 @@ impl Cluster {
                 .arg(&path)
                 .env("HAPPN_TEST_CLOCK_OFFSET_MS", clock_offset_ms.to_string())
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(match std::env::var("HAPPN_TEST_LOG_DIR") {
+                    // Node logs for debugging a failure: HAPPN_TEST_LOG_DIR=/tmp/logs.
+                    Ok(dir) => std::fs::File::create(format!("{dir}/{}-node-{i}.log", self.table))
+                        .map(Stdio::from)
+                        .unwrap_or_else(|_| Stdio::null()),
+                    Err(_) => Stdio::null(),
+                })
                 .spawn()
                 .expect("node process starts"),
         )
@@ -278,6 +290,8 @@ async fn a_stopped_node_does_not_stall_the_others_and_catches_up() {
         .unwrap();
     const WRITES: u64 = 600;
     let pid = procs[1].0.id().to_string();
+    // 64 KiB events: more than the kernel's socket buffers hold while the peer is stopped.
+    let pad = "x".repeat(64 * 1024);
     for n in 0..WRITES {
         if n == 100 {
             Command::new("kill").args(["-STOP", &pid]).status().unwrap();
@@ -286,7 +300,7 @@ async fn a_stopped_node_does_not_stall_the_others_and_catches_up() {
             Command::new("kill").args(["-CONT", &pid]).status().unwrap();
         }
         writer
-            .set(&format!("/load/{}", n % 20), json!({"n": n}))
+            .set(&format!("/load/{}", n % 20), json!({"n": n, "pad": pad}))
             .await
             .expect("a stopped peer never blocks the writer");
     }
@@ -304,5 +318,28 @@ async fn a_stopped_node_does_not_stall_the_others_and_catches_up() {
         );
         assert_eq!((lost, c.2, c.3), (0, 0, 0), "{name}");
     }
+    let addr = format!("127.0.0.1:{}", cluster.ports[0].0).parse().unwrap();
+    let (_, metrics) = common::http_get(addr, "/metrics").await;
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    println!(
+        "node 0: slow peers cut {}, events replayed {}, replay buffer depth {}",
+        value("happn_slow_consumer_disconnects_total"),
+        value("happn_replayed_events_total"),
+        value("happn_replay_buffer_depth")
+    );
+    assert!(
+        value("happn_slow_consumer_disconnects_total") >= 1,
+        "the stalled peer was cut"
+    );
+    assert!(
+        value("happn_replayed_events_total") >= 1,
+        "and resumed through the replay buffer"
+    );
     drop(procs);
 }

@@ -157,3 +157,108 @@ async fn three_processes_on_secantusdb_form_a_cluster_for_the_npm_client() {
     )
     .await;
 }
+
+/// Resets every TCP connection on `port` (both directions); true when `ss` ran.
+fn reset_connections(port: u16) -> bool {
+    Command::new("ss")
+        .args(["-K", &format!("( dport = :{port} or sport = :{port} )")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The bar, on PostgreSQL with the npm client on every node: peer links reset every
+/// 150 ms during 1,500 sequential writes; every subscriber sees every write once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn npm_subscribers_miss_nothing_while_peer_links_are_reset_every_150ms() {
+    let url = std::env::var("HAPPN_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let table = format!("cluster_resets_{}", std::process::id());
+    let datastore = json!({"name": "pg", "provider": "postgres", "isDefault": true, "settings": {"url": url, "table": table}});
+    let dir = tempfile::tempdir().unwrap();
+    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+    let _procs: Vec<Proc> = (0..3)
+        .map(|i| {
+            let (internal, client) = ports[i];
+            let mut config = node_config(i, internal, client, &datastore);
+            config["secure"] = json!(false);
+            let path = dir.path().join(format!("node-{i}.json"));
+            std::fs::write(&path, config.to_string()).unwrap();
+            Proc(
+                Command::new(env!("CARGO_BIN_EXE_happn-cluster"))
+                    .arg("--config")
+                    .arg(&path)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("node process starts"),
+            )
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ports.iter().all(|(_, c)| port_open(*c)) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        ports.iter().all(|(_, c)| port_open(*c)),
+        "the cluster serves"
+    );
+    let client_ports = ports
+        .iter()
+        .map(|(_, c)| c.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut npm = tokio::process::Command::new("node")
+        .arg("tests/compat/cluster-faults.js")
+        .env("HAPPN_PORTS", client_ports)
+        .env("HAPPN_WRITES", "1500")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node runs");
+    // Reset the peer links every 150 ms until the npm run ends.
+    let internal: Vec<u16> = ports.iter().map(|(i, _)| *i).collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let resets = {
+        let stop = stop.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut rounds = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(150));
+                if internal.iter().all(|p| reset_connections(*p)) {
+                    rounds += 1;
+                }
+            }
+            rounds
+        })
+    };
+    let status = tokio::time::timeout(Duration::from_secs(300), npm.wait())
+        .await
+        .expect("the npm run ends")
+        .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let rounds = resets.await.unwrap();
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    use tokio::io::AsyncReadExt;
+    if let Some(mut out) = npm.stdout.take() {
+        let _ = out.read_to_string(&mut stdout).await;
+    }
+    if let Some(mut err) = npm.stderr.take() {
+        let _ = err.read_to_string(&mut stderr).await;
+    }
+    let mut replayed = 0u64;
+    for (port, _) in &ports {
+        let (_, metrics) =
+            common::http_get(format!("127.0.0.1:{port}").parse().unwrap(), "/metrics").await;
+        replayed += metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("happn_replayed_events_total "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    println!("{stdout}reset rounds {rounds}, events replayed {replayed}");
+    assert!(status.success(), "{stdout}\n{stderr}");
+    assert!(rounds >= 10, "the links were reset ({rounds} rounds)");
+}

@@ -154,12 +154,13 @@ async fn replay(
                 .unwrap_or_default();
             let missed = answer.get("missed").and_then(Value::as_u64).unwrap_or(0);
             let upto = answer.get("upto").and_then(Value::as_u64).unwrap_or(0);
+            let more = answer.get("more").and_then(Value::as_bool).unwrap_or(false);
             if missed > 0 {
                 tracing::warn!(%peer, missed, "events older than the peer's replay buffer were lost");
             }
             // Delivered under the sequencer's lock, so live events cannot overtake.
             let mut state = lock(sequencer);
-            let out = state.replayed(epoch, missed, upto);
+            let out = state.replayed(epoch, missed, upto, more);
             if let Some(request) = apply(out, context, peer) {
                 let _ = again.send(request);
             }

@@ -127,7 +127,9 @@ impl Sequencer {
     /// The peer answered a replay: its epoch, how many of its publications were lost for
     /// good, and the last number it had assigned (`upto`). The resent events came through
     /// [`Sequencer::accept`] before the answer.
-    pub fn replayed(&mut self, epoch: &str, missed: u64, upto: u64) -> Outcome {
+    /// With `more`, the peer sent only part (the rest did not fit): held events after
+    /// `upto` stay held and the next part is asked for.
+    pub fn replayed(&mut self, epoch: &str, missed: u64, upto: u64, more: bool) -> Outcome {
         let mut out = Outcome {
             lost: missed,
             ..Outcome::default()
@@ -138,6 +140,21 @@ impl Sequencer {
             self.last = 0;
         }
         let later = self.pending.split_off(&(upto + 1));
+        if more {
+            for (seq, event) in std::mem::take(&mut self.pending) {
+                if seq > self.last {
+                    self.last = seq;
+                    out.deliver.push(event);
+                } else {
+                    out.duplicates += 1;
+                }
+            }
+            self.last = self.last.max(upto);
+            self.pending = later;
+            self.replaying = true;
+            out.replay = self.resume_point();
+            return out;
+        }
         for (seq, event) in std::mem::take(&mut self.pending) {
             if seq > self.last {
                 self.last = seq;
@@ -206,7 +223,7 @@ mod tests {
         assert!(s.accept(event("e", "s2", 3, 2)).deliver.is_empty());
         assert!(s.accept(event("e", "s2", 4, 3)).deliver.is_empty());
         assert!(s.accept(event("e", "s2", 5, 4)).deliver.is_empty());
-        let out = s.replayed("e", 0, 5);
+        let out = s.replayed("e", 0, 5, false);
         assert_eq!(seqs(&out), vec![3, 4, 5]);
         assert_eq!(seqs(&s.accept(event("e", "s2", 6, 5))), vec![6]);
     }
@@ -219,9 +236,31 @@ mod tests {
         for seq in 40..50 {
             s.accept(event("e", "s2", seq, seq - 1));
         }
-        let out = s.replayed("e", 38, 50);
+        let out = s.replayed("e", 38, 50, false);
         assert_eq!(out.lost, 38);
         assert_eq!(seqs(&out), (40..=50).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_replay_in_parts_asks_for_the_rest() {
+        let mut s = Sequencer::default();
+        s.accept(event("e", "s1", 1, 0));
+        s.accept(event("e", "s2", 9, 1));
+        s.accept(event("e", "s2", 2, 1));
+        s.accept(event("e", "s2", 3, 2));
+        // Only 2 and 3 fitted: settled up to 3, 9 stays held, the rest is asked for.
+        let out = s.replayed("e", 0, 3, true);
+        assert_eq!(seqs(&out), vec![2, 3]);
+        assert_eq!(
+            out.replay,
+            Some(ReplayRequest {
+                epoch: "e".into(),
+                after: 3
+            })
+        );
+        s.accept(event("e", "s2", 4, 3));
+        let out = s.replayed("e", 0, 9, false);
+        assert_eq!(seqs(&out), vec![4, 9]);
     }
 
     #[test]
@@ -238,6 +277,6 @@ mod tests {
         );
         s.accept(event("new", "s2", 1, 0));
         s.accept(event("new", "s2", 2, 1));
-        assert_eq!(seqs(&s.replayed("new", 0, 3)), vec![1, 2, 3]);
+        assert_eq!(seqs(&s.replayed("new", 0, 3, false)), vec![1, 2, 3]);
     }
 }

@@ -70,6 +70,10 @@ pub async fn route(ctx: &HttpState, request: HttpRequest, port: Port) -> HttpRes
         "/health" => health(ctx).await,
         "/metrics" => {
             let mut text = ctx.metrics.prometheus(ctx.pubsub.subscription_count());
+            text.push_str(&format!(
+                "# HELP happn_replay_buffer_depth Publications kept for peers to replay.\n# TYPE happn_replay_buffer_depth gauge\nhappn_replay_buffer_depth {}\n",
+                ctx.pubsub.replay_depth()
+            ));
             if let Some(cluster) = &ctx.cluster {
                 text.push_str(&peer_metrics(&cluster.status().members));
             }
@@ -100,6 +104,7 @@ async fn health(ctx: &HttpState) -> HttpResponse {
         "datastore": data_ok.err().map(|e| e.to_string()),
         "sessions": ctx.metrics.sessions.get(),
         "subscriptions": ctx.pubsub.subscription_count(),
+        "replayBufferDepth": ctx.pubsub.replay_depth(),
         "state": cluster.as_ref().and_then(|c| c.state),
         "endpoint": cluster.as_ref().map(|c| c.endpoint.clone()),
         "members": cluster.as_ref().map(|c| c.members.clone()),

@@ -151,7 +151,7 @@ impl PubSub {
         let index = self.index();
         let log = self.replay.lock().unwrap_or_else(|p| p.into_inner());
         let log = log.as_ref()?;
-        let window = log.window(epoch, after);
+        let mut window = log.window(epoch, after);
         let mut sent = 0;
         let mut prev = after;
         let mut last_sent = self.sent_to_peers.lock().unwrap_or_else(|p| p.into_inner());
@@ -166,7 +166,12 @@ impl PubSub {
             for sub in channels {
                 let frame: Arc<str> =
                     peer_frame(publication, &sub.channel, sub.depth, &stamp).into();
-                if !sub.recipient.send(frame) {
+                if !sub.recipient.offer(frame) {
+                    // What does not fit now is sent on the next request: the requester has
+                    // everything before this publication.
+                    window.upto = seq - 1;
+                    window.more = true;
+                    self.metrics.replayed_events.add(sent);
                     return Some((window, sent));
                 }
                 sent += 1;

@@ -12,6 +12,12 @@ pub trait Recipient: Send + Sync + std::fmt::Debug + 'static {
     /// (closed, or too slow: it is then disconnected by its own rules).
     fn send(&self, frame: Arc<str>) -> bool;
 
+    /// Queues a frame only if it fits now; false when it does not (nothing else happens:
+    /// no disconnect). Replays use it to send what fits and leave the rest for later.
+    fn offer(&self, frame: Arc<str>) -> bool {
+        self.send(frame)
+    }
+
     /// True for cluster peers: they never receive `noCluster` publications.
     fn is_peer(&self) -> bool;
 

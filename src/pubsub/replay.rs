@@ -74,9 +74,11 @@ pub struct ReplayWindow {
     pub missed: u64,
     /// The first sequence number that will be replayed (or the next one to come).
     pub from: u64,
-    /// The last number assigned so far: once the replay is answered, the requester has
-    /// everything for it up to here.
+    /// Once the replay is answered, the requester has everything for it up to here (the
+    /// last number assigned, or less when the replay did not fit at once).
     pub upto: u64,
+    /// The replay stopped early (the requester's queue was full): ask again after `upto`.
+    pub more: bool,
 }
 
 /// The numbered publications of this process.
@@ -150,6 +152,7 @@ impl ReplayLog {
             missed: oldest.saturating_sub(wanted),
             from: wanted.max(oldest),
             upto: self.next - 1,
+            more: false,
         }
     }
 

@@ -94,6 +94,7 @@ impl Session {
                         "missed": window.missed,
                         "from": window.from,
                         "upto": window.upto,
+                        "more": window.more,
                         "sent": sent,
                     }),
                     None => json!({"epoch": null, "missed": 0, "from": 0, "upto": 0, "sent": 0}),

@@ -179,6 +179,28 @@ impl SessionHandle {
         }
     }
 
+    /// Queues a frame only if it fits in the outbound budget and queue now; false otherwise,
+    /// without disconnecting anyone.
+    pub fn offer(&self, frame: Arc<str>) -> bool {
+        if self.is_closed() {
+            return false;
+        }
+        let bytes = frame.len();
+        if !self.outbound_bytes.try_take(bytes) {
+            return false;
+        }
+        match self.outbound.try_send(Outbound::Text(frame)) {
+            Ok(()) => {
+                self.metrics.frames_out.inc();
+                true
+            }
+            Err(_) => {
+                self.outbound_bytes.give_back(bytes);
+                false
+            }
+        }
+    }
+
     /// Queues the reply to this session's own request, waiting while the outbound queue is
     /// full in frames or bytes: a client that stops reading stops its own requests being
     /// served (and its socket being read), instead of growing the node's memory.
@@ -304,6 +326,14 @@ impl crate::pubsub::Recipient for SessionHandle {
 
     fn send(&self, frame: Arc<str>) -> bool {
         let sent = SessionHandle::send(self, frame);
+        if sent {
+            self.events_out.fetch_add(1, Ordering::Relaxed);
+        }
+        sent
+    }
+
+    fn offer(&self, frame: Arc<str>) -> bool {
+        let sent = SessionHandle::offer(self, frame);
         if sent {
             self.events_out.fetch_add(1, Ordering::Relaxed);
         }

@@ -126,7 +126,9 @@ impl PostgresDatastore {
             format!("CREATE INDEX IF NOT EXISTS \"{t}_modified\" ON \"{t}\" (modified)"),
         ];
         for statement in statements {
-            // Several nodes may create the schema at once; a lost race is not an error.
+            // Several nodes may create the schema at once; a lost race is not an error
+            // (unique violation, duplicate table, or the table's row type created by the
+            // other node: 23505, 42P07, 42710).
             if let Err(e) = sqlx::query(AssertSqlSafe(statement.clone()))
                 .execute(&self.pool)
                 .await
@@ -134,7 +136,7 @@ impl PostgresDatastore {
                 let duplicate = e
                     .as_database_error()
                     .and_then(|d| d.code())
-                    .is_some_and(|c| c == "23505" || c == "42P07");
+                    .is_some_and(|c| c == "23505" || c == "42P07" || c == "42710");
                 if !duplicate {
                     return Err(self.err(e));
                 }

@@ -61,6 +61,14 @@ pub struct SqliteDatastore {
     filename: String,
 }
 
+/// SQLITE_BUSY or SQLITE_LOCKED, extended codes included (their low byte is 5 or 6).
+fn is_busy(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .and_then(|c| c.parse::<i64>().ok())
+        .is_some_and(|code| matches!(code & 0xff, 5 | 6))
+}
+
 fn db_error(filename: &str, e: sqlx::Error) -> Error {
     // SQLITE_BUSY / SQLITE_LOCKED (5, 6 and their extended codes): another process holds
     // the write lock past the busy timeout; retrying later works.
@@ -115,9 +123,25 @@ impl SqliteDatastore {
                 .idle_timeout(None)
                 .max_lifetime(None);
         }
-        let pool = pool_options.connect_with(options).await.map_err(|e| {
-            Error::unavailable(format!("cannot open sqlite {}: {e}", settings.filename))
-        })?;
+        // Several processes opening a new file at once race to switch it to WAL, and the
+        // losers get SQLITE_BUSY at once (the busy timeout does not cover the journal-mode
+        // switch): retry for a few seconds.
+        let mut attempts = 0;
+        let pool = loop {
+            match pool_options.clone().connect_with(options.clone()).await {
+                Ok(pool) => break pool,
+                Err(e) if attempts < 50 && is_busy(&e) => {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => {
+                    return Err(Error::unavailable(format!(
+                        "cannot open sqlite {}: {e}",
+                        settings.filename
+                    )));
+                }
+            }
+        };
         let create = format!(
             "CREATE TABLE IF NOT EXISTS \"{table}\" (path TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL, \
              created INTEGER NOT NULL, modified INTEGER NOT NULL, modified_by TEXT)"

@@ -343,3 +343,70 @@ async fn a_stopped_node_does_not_stall_the_others_and_catches_up() {
     );
     drop(procs);
 }
+
+/// A rolling restart under load: each node in turn gets SIGTERM (a graceful leave: its
+/// keepalive is withdrawn, so the others drop it at once, without waiting out the
+/// threshold) and is started again, while a writer on one running node writes and a
+/// subscriber on the other running node counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_under_load_loses_nothing_for_connected_subscribers() {
+    let cluster = Cluster::new(3);
+    let mut procs: Vec<Option<Proc>> = (0..3).map(|i| Some(cluster.start(i, 0))).collect();
+    assert!(
+        wait_until(Duration::from_secs(60), || async {
+            cluster.stable(0).await && cluster.stable(1).await && cluster.stable(2).await
+        })
+        .await
+        .is_some()
+    );
+    const WRITES: u64 = 300;
+    for phase in 0..3usize {
+        let (writer_node, reader_node) = ((phase + 1) % 3, (phase + 2) % 3);
+        let (_reader, counts) = subscriber(&cluster.client_url(reader_node)).await;
+        let writer = Client::connect(ClientOptions::new(cluster.client_url(writer_node)))
+            .await
+            .unwrap();
+        let base = phase as u64 * WRITES;
+        let mut left_after = None;
+        for n in base..base + WRITES {
+            if n == base + 50 {
+                let pid = procs[phase].as_ref().map(|p| p.0.id().to_string()).unwrap();
+                let sent = Instant::now();
+                Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+                if let Some(mut proc) = procs[phase].take() {
+                    let _ = proc.0.wait();
+                }
+                left_after = wait_until(Duration::from_secs(10), || async {
+                    cluster.members(writer_node).await == 2
+                })
+                .await
+                .map(|_| sent.elapsed());
+                procs[phase] = Some(cluster.start(phase, 0));
+            }
+            writer
+                .set(&format!("/load/{}", n % 20), json!({"n": n}))
+                .await
+                .expect("writes succeed through the restart");
+        }
+        let _ = wait_until(Duration::from_secs(20), || async {
+            counts.lock().unwrap().1.len() as u64 == WRITES
+        })
+        .await;
+        let c = counts.lock().unwrap().clone();
+        let lost = WRITES as usize - c.1.len();
+        println!(
+            "restart of node {phase}: subscriber on node {reader_node}: expected {WRITES}, received {}, lost {lost}, duplicated {}, out of order {}; the leave was seen after {left_after:?}",
+            c.0, c.2, c.3
+        );
+        assert_eq!((lost, c.2, c.3), (0, 0, 0), "phase {phase}");
+        assert!(left_after.is_some(), "the graceful leave was seen");
+        assert!(
+            wait_until(Duration::from_secs(60), || async {
+                cluster.stable(0).await && cluster.stable(1).await && cluster.stable(2).await
+            })
+            .await
+            .is_some(),
+            "phase {phase}: the restarted node re-joins"
+        );
+    }
+}

@@ -360,7 +360,7 @@ async fn a_rolling_restart_under_load_loses_nothing_for_connected_subscribers() 
         .is_some()
     );
     const WRITES: u64 = 300;
-    for phase in 0..3usize {
+    for (phase, slot) in procs.iter_mut().enumerate() {
         let (writer_node, reader_node) = ((phase + 1) % 3, (phase + 2) % 3);
         let (_reader, counts) = subscriber(&cluster.client_url(reader_node)).await;
         let writer = Client::connect(ClientOptions::new(cluster.client_url(writer_node)))
@@ -370,10 +370,10 @@ async fn a_rolling_restart_under_load_loses_nothing_for_connected_subscribers() 
         let mut left_after = None;
         for n in base..base + WRITES {
             if n == base + 50 {
-                let pid = procs[phase].as_ref().map(|p| p.0.id().to_string()).unwrap();
+                let pid = slot.as_ref().map(|p| p.0.id().to_string()).unwrap();
                 let sent = Instant::now();
                 Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-                if let Some(mut proc) = procs[phase].take() {
+                if let Some(mut proc) = slot.take() {
                     let _ = proc.0.wait();
                 }
                 left_after = wait_until(Duration::from_secs(10), || async {
@@ -381,7 +381,7 @@ async fn a_rolling_restart_under_load_loses_nothing_for_connected_subscribers() 
                 })
                 .await
                 .map(|_| sent.elapsed());
-                procs[phase] = Some(cluster.start(phase, 0));
+                *slot = Some(cluster.start(phase, 0));
             }
             writer
                 .set(&format!("/load/{}", n % 20), json!({"n": n}))

@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod names;
 pub mod node;
 pub mod path;
+pub mod process_stats;
 pub mod protocol;
 pub mod pubsub;
 pub mod security;

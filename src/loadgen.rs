@@ -1,7 +1,10 @@
 //! The load generator behind `happn-cluster bench`: N clients doing set/get in a closed
-//! loop, M subscribers receiving every write's event, against any happn endpoint (this
-//! server or the original Node happn-3). Prints a progress line every second and a report
-//! with throughput and latency percentiles.
+//! loop (each with `pipeline` requests in flight), M subscribers receiving every write's
+//! event, against any happn endpoint (this server or the original Node happn-3). In cluster
+//! mode the subscribers sit on the other nodes, so every event they count crossed nodes.
+//! Prints a progress line every second and a report with throughput, latency percentiles
+//! and, when the target exports `process_cpu_seconds_total` on `/metrics`, the server's CPU
+//! time per operation.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -39,6 +42,10 @@ pub struct LoadOptions {
     pub allow_self_signed_certs: bool,
     /// Print a progress line every second.
     pub progress: bool,
+    /// Requests each client keeps in flight.
+    pub pipeline: usize,
+    /// Cluster mode: the subscribers connect to these nodes (writers stay on `url`).
+    pub subscriber_urls: Vec<String>,
 }
 
 impl Default for LoadOptions {
@@ -56,6 +63,8 @@ impl Default for LoadOptions {
             password: None,
             allow_self_signed_certs: false,
             progress: true,
+            pipeline: 1,
+            subscriber_urls: Vec::new(),
         }
     }
 }
@@ -108,6 +117,10 @@ pub struct Report {
     pub events: u64,
     /// Write-to-delivery latency seen by subscribers.
     pub delivery: Latency,
+    /// CPU seconds the server (the `url` node) used during the run, when it exports them.
+    pub server_cpu_seconds: Option<f64>,
+    /// Cluster mode: events crossed nodes.
+    pub cross_node: bool,
 }
 
 impl Report {
@@ -119,6 +132,13 @@ impl Report {
     /// Events per second.
     pub fn events_per_sec(&self) -> f64 {
         self.events as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Server CPU time per request, in microseconds (when the server exports it).
+    pub fn server_cpu_per_op_us(&self) -> Option<f64> {
+        self.server_cpu_seconds
+            .filter(|_| self.ops > 0)
+            .map(|cpu| cpu * 1e6 / self.ops as f64)
     }
 }
 
@@ -145,10 +165,22 @@ impl std::fmt::Display for Report {
                 )?;
             }
         }
+        if let (Some(cpu), Some(per_op)) = (self.server_cpu_seconds, self.server_cpu_per_op_us()) {
+            writeln!(
+                f,
+                "server CPU: {per_op:.1} µs/op ({:.0}% of one core)",
+                cpu * 100.0 / self.elapsed.as_secs_f64().max(1e-9)
+            )?;
+        }
         if self.events > 0 {
             writeln!(
                 f,
-                "events: {} = {:.0}/s; delivery p50={} p99={} max={}",
+                "{}: {} = {:.0}/s; delivery p50={} p99={} max={}",
+                if self.cross_node {
+                    "replicated events (cross-node)"
+                } else {
+                    "events"
+                },
                 self.events,
                 self.events_per_sec(),
                 us(self.delivery.p50),
@@ -167,8 +199,38 @@ fn micros_since_epoch() -> u64 {
         .unwrap_or_default()
 }
 
+/// The server's `process_cpu_seconds_total` from `/metrics` (plain http endpoints; a
+/// token when the node is secure); None when it does not export it.
+async fn server_cpu(url: &str, token: Option<&str>) -> Option<f64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let authority = url.strip_prefix("http://")?.split('/').next()?;
+    let mut stream = tokio::time::timeout(
+        Duration::from_secs(2),
+        tokio::net::TcpStream::connect(authority),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    let auth = token
+        .map(|t| format!("authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let request =
+        format!("GET /metrics HTTP/1.1\r\nhost: {authority}\r\n{auth}connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut body = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut body))
+        .await
+        .ok()?
+        .ok()?;
+    crate::process_stats::parse_cpu_seconds(&String::from_utf8_lossy(&body))
+}
+
 async fn connect(options: &LoadOptions) -> Result<Client> {
-    let mut client_options = ClientOptions::new(options.url.clone());
+    connect_to(options, &options.url).await
+}
+
+async fn connect_to(options: &LoadOptions, url: &str) -> Result<Client> {
+    let mut client_options = ClientOptions::new(url.to_string());
     client_options.username = options.username.clone();
     client_options.password = options.password.clone();
     client_options.allow_self_signed_certs = options.allow_self_signed_certs;
@@ -189,8 +251,11 @@ pub async fn run(options: LoadOptions) -> Result<Report> {
     let prefix = format!("/bench/{run_id}");
 
     let mut subscriber_tasks = Vec::new();
-    for _ in 0..options.subscribers {
-        let client = connect(&options).await?;
+    for i in 0..options.subscribers {
+        let client = match options.subscriber_urls.as_slice() {
+            [] => connect(&options).await?,
+            urls => connect_to(&options, &urls[i % urls.len()]).await?,
+        };
         let (_, mut stream) = client
             .on_stream(&format!("{prefix}/*"), OnOptions::default())
             .await?;
@@ -222,8 +287,13 @@ pub async fn run(options: LoadOptions) -> Result<Report> {
 
     let payload = "x".repeat(options.payload_bytes);
     let mut workers = Vec::new();
-    for worker in 0..options.clients {
-        let client = connect(&options).await?;
+    let mut clients = Vec::new();
+    let pipeline = options.pipeline.max(1);
+    for worker in 0..options.clients * pipeline {
+        if worker % pipeline == 0 {
+            clients.push(connect(&options).await?);
+        }
+        let client = clients[clients.len() - 1].clone();
         let stop = stop.clone();
         let ops = ops.clone();
         let payload = payload.clone();
@@ -285,11 +355,12 @@ pub async fn run(options: LoadOptions) -> Result<Report> {
                     Err(_) => errors += 1,
                 }
             }
-            client.disconnect().await;
             (sets, gets, finds, errors)
         }));
     }
 
+    let token = clients.first().and_then(Client::token);
+    let cpu_before = server_cpu(&options.url, token.as_deref()).await;
     let started = Instant::now();
     let mut last_ops = 0;
     let mut last_events = 0;
@@ -325,6 +396,12 @@ pub async fn run(options: LoadOptions) -> Result<Report> {
         gets.extend(g);
         finds.extend(f);
         report.errors += e;
+    }
+    let cpu_after = server_cpu(&options.url, token.as_deref()).await;
+    report.server_cpu_seconds = cpu_before.zip(cpu_after).map(|(a, b)| (b - a).max(0.0));
+    report.cross_node = !options.subscriber_urls.is_empty();
+    for client in clients {
+        client.disconnect().await;
     }
     let mut delivery = Vec::new();
     for task in subscriber_tasks {

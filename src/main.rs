@@ -70,6 +70,14 @@ struct BenchArgs {
     /// For https:// endpoints: accept self-signed certificates.
     #[arg(long)]
     allow_self_signed_certs: bool,
+    /// Requests each client keeps in flight.
+    #[arg(long, default_value_t = 1)]
+    pipeline: usize,
+    /// Cluster mode, `URL,URL,…`: writers on the first node, subscribers on the others
+    /// (one per other node unless --subscribers says more); reports cross-node delivery
+    /// latency and replicated events/s.
+    #[arg(long, value_delimiter = ',')]
+    cluster: Vec<String>,
 }
 
 fn parse_bench_duration(text: &str) -> Result<Duration, String> {
@@ -170,10 +178,23 @@ fn bench(args: BenchArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    // Cluster mode: writers on the first node, subscribers on the others.
+    let (url, subscriber_urls, subscribers) = match args.cluster.as_slice() {
+        [] => (args.url, Vec::new(), args.subscribers),
+        [_] => {
+            eprintln!("error: --cluster needs at least two node URLs");
+            return ExitCode::from(2);
+        }
+        [first, rest @ ..] => (
+            first.clone(),
+            rest.to_vec(),
+            args.subscribers.max(rest.len()),
+        ),
+    };
     let options = happn_cluster::loadgen::LoadOptions {
-        url: args.url,
+        url,
         clients: args.clients,
-        subscribers: args.subscribers,
+        subscribers,
         payload_bytes: args.payload,
         duration: args.duration,
         get_ratio: args.get_ratio,
@@ -183,6 +204,8 @@ fn bench(args: BenchArgs) -> ExitCode {
         password: args.password,
         allow_self_signed_certs: args.allow_self_signed_certs,
         progress: true,
+        pipeline: args.pipeline,
+        subscriber_urls,
     };
     match runtime() {
         Ok(runtime) => report(runtime.block_on(happn_cluster::loadgen::run(options))),

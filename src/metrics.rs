@@ -247,6 +247,7 @@ impl Metrics {
         for (name, kind, help, value) in cluster {
             line(name, kind, help, value);
         }
+        out.push_str(&crate::process_stats::prometheus());
         out
     }
 }

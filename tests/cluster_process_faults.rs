@@ -290,7 +290,8 @@ async fn a_stopped_node_does_not_stall_the_others_and_catches_up() {
         .unwrap();
     const WRITES: u64 = 600;
     let pid = procs[1].0.id().to_string();
-    // 64 KiB events: more than the kernel's socket buffers hold while the peer is stopped.
+    // 64 KiB events: more than the kernel's socket buffers hold while the peer is stopped
+    // (and, with a 256 KiB queue, a replay part carries only a few of them).
     let pad = "x".repeat(64 * 1024);
     for n in 0..WRITES {
         if n == 100 {
@@ -304,11 +305,12 @@ async fn a_stopped_node_does_not_stall_the_others_and_catches_up() {
             .await
             .expect("a stopped peer never blocks the writer");
     }
-    let _ = wait_until(Duration::from_secs(30), || async {
+    let caught_up = wait_until(Duration::from_secs(90), || async {
         counts1.lock().unwrap().1.len() as u64 == WRITES
             && counts2.lock().unwrap().1.len() as u64 == WRITES
     })
     .await;
+    println!("the stopped node's subscriber caught up {caught_up:?} after the writes");
     for (name, counts) in [("running node 2", &counts2), ("stopped node 1", &counts1)] {
         let c = counts.lock().unwrap();
         let lost = WRITES as usize - c.1.len();

@@ -76,6 +76,9 @@ pub struct PubSub {
     replay: Mutex<Option<replay::ReplayLog>>,
     /// The last number sent to each peer session (the `prev` of its next event).
     sent_to_peers: Mutex<HashMap<String, u64>>,
+    /// Peer sessions catching up through replays in parts: live events are not queued for
+    /// them (the next part carries them) until a replay reaches the newest publication.
+    catching_up: Mutex<rustc_hash::FxHashSet<String>>,
     acks: AckTracker,
     metrics: Arc<Metrics>,
 }
@@ -88,6 +91,7 @@ impl PubSub {
             sink: RwLock::new(None),
             replay: Mutex::new(None),
             sent_to_peers: Mutex::new(HashMap::new()),
+            catching_up: Mutex::new(FxHashSet::default()),
             acks: AckTracker::new(acknowledge_timeout),
             metrics,
         }
@@ -114,6 +118,10 @@ impl PubSub {
     /// Forgets what was sent to recipient `id` (its session ended).
     pub fn forget_recipient(&self, id: &str) {
         self.sent_to_peers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        self.catching_up
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(id);
@@ -168,10 +176,15 @@ impl PubSub {
                     peer_frame(publication, &sub.channel, sub.depth, &stamp).into();
                 if !sub.recipient.offer(frame) {
                     // What does not fit now is sent on the next request: the requester has
-                    // everything before this publication.
+                    // everything before this publication. Until a replay reaches the newest
+                    // publication, live events for it wait for the replay too.
                     window.upto = seq - 1;
                     window.more = true;
                     self.metrics.replayed_events.add(sent);
+                    self.catching_up
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(id.to_string());
                     return Some((window, sent));
                 }
                 sent += 1;
@@ -181,6 +194,10 @@ impl PubSub {
             }
         }
         self.metrics.replayed_events.add(sent);
+        self.catching_up
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
         Some((window, sent))
     }
 
@@ -300,6 +317,18 @@ impl PubSub {
                 continue;
             }
             let merge = sub.merge && p.merge_data.is_some();
+            if stamp.is_some()
+                && recipient.is_peer()
+                && self
+                    .catching_up
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .contains(recipient.id())
+            {
+                // Its replay will carry this one.
+                results.skipped += 1;
+                continue;
+            }
             let frame = if let Some(seq) = stamp.filter(|_| recipient.is_peer()) {
                 // Each peer session's copy names the event sent to it before this one.
                 let mut last_sent = self.sent_to_peers.lock().unwrap_or_else(|p| p.into_inner());

@@ -1,7 +1,8 @@
-//! A database outage under a running cluster (a private SecantusDB, stopped for longer than
-//! `keepAliveThreshold` and started again on the same storage): membership does not flap,
-//! `/health` reports the outage, the peer links are untouched (no reconnect storm), and
-//! replication keeps working through it for `noStore` publications.
+//! A database outage under a running cluster (a private SecantusDB, and a private PostgreSQL
+//! instance, each stopped for longer than `keepAliveThreshold` and started again on the same
+//! storage): membership does not flap, `/health` reports the outage, the peer links are
+//! untouched (no reconnect storm), and replication keeps working through it for `noStore`
+//! publications.
 
 mod common;
 
@@ -51,9 +52,8 @@ fn start_secantus(port: u16, storage: &Path) -> Child {
     panic!("SecantusDB did not start on port {port}");
 }
 
-fn config(port: u16) -> happn_cluster::config::Config {
-    let mut config = common::test_config();
-    config.services.data.config.datastores = vec![DatastoreConfig {
+fn mongo_store(port: u16) -> DatastoreConfig {
+    DatastoreConfig {
         name: "mongo".into(),
         provider: Some("mongo".into()),
         settings: json!({
@@ -63,7 +63,22 @@ fn config(port: u16) -> happn_cluster::config::Config {
         }),
         is_default: true,
         ..DatastoreConfig::default()
-    }];
+    }
+}
+
+fn postgres_store(port: u16) -> DatastoreConfig {
+    DatastoreConfig {
+        name: "pg".into(),
+        provider: Some("postgres".into()),
+        settings: json!({"url": format!("postgres://postgres@127.0.0.1:{port}/postgres"), "table": "happn"}),
+        is_default: true,
+        ..DatastoreConfig::default()
+    }
+}
+
+fn config(store: DatastoreConfig) -> happn_cluster::config::Config {
+    let mut config = common::test_config();
+    config.services.data.config.datastores = vec![store];
     let orchestrator = &mut config.services.orchestrator.config;
     orchestrator.cluster.insert("happn-cluster-node".into(), 2);
     orchestrator.timing.keep_alive = Millis(200);
@@ -73,12 +88,164 @@ fn config(port: u16) -> happn_cluster::config::Config {
     config
 }
 
+/// A database the test can stop and start again on the same storage.
+trait Database {
+    fn start(&mut self);
+    fn stop(&mut self);
+}
+
+struct Secantus {
+    port: u16,
+    storage: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Database for Secantus {
+    fn start(&mut self) {
+        self.child = Some(start_secantus(self.port, self.storage.path()));
+    }
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Secantus {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A private PostgreSQL instance (initdb in a temporary directory, run as the `postgres`
+/// user), so stopping it does not disturb the rest of the suite.
+struct Postgres {
+    port: u16,
+    dir: tempfile::TempDir,
+    bin: std::path::PathBuf,
+    running: bool,
+}
+
+impl Postgres {
+    fn new(port: u16) -> Postgres {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL is installed")
+            .filter_map(|e| e.ok())
+            .map(|e| e.path().join("bin"))
+            .find(|p| p.join("initdb").exists())
+            .expect("initdb");
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("chown")
+            .args(["-R", "postgres"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let pg = Postgres {
+            port,
+            dir,
+            bin,
+            running: false,
+        };
+        let status = pg
+            .as_postgres(
+                &["initdb", "-D"],
+                &[pg.data()],
+                &["-A", "trust", "-U", "postgres"],
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "initdb");
+        pg
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").to_string_lossy().into_owned()
+    }
+
+    fn as_postgres(&self, head: &[&str], middle: &[String], tail: &[&str]) -> Command {
+        let mut command = Command::new("runuser");
+        command
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join(head[0]))
+            .args(&head[1..])
+            .args(middle)
+            .args(tail);
+        command
+    }
+}
+
+impl Database for Postgres {
+    fn start(&mut self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("log").to_string_lossy().into_owned();
+        let status = self
+            .as_postgres(
+                &["pg_ctl", "-D"],
+                &[self.data(), "-o".into(), options, "-l".into(), log],
+                &["-w", "start"],
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "pg_ctl start");
+        self.running = true;
+    }
+    fn stop(&mut self) {
+        if self.running {
+            let _ = self
+                .as_postgres(
+                    &["pg_ctl", "-D"],
+                    &[self.data()],
+                    &["-m", "immediate", "-w", "stop"],
+                )
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            self.running = false;
+        }
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_database_outage_neither_flaps_membership_nor_storms_reconnects() {
-    let storage = tempfile::tempdir().unwrap();
+async fn a_secantusdb_outage_neither_flaps_membership_nor_storms_reconnects() {
     let port = free_port();
-    let mut db = start_secantus(port, storage.path());
-    let (a, b) = tokio::join!(Node::start(config(port)), Node::start(config(port)));
+    let mut db = Secantus {
+        port,
+        storage: tempfile::tempdir().unwrap(),
+        child: None,
+    };
+    db.start();
+    outage(&mut db, mongo_store(port)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgresql_outage_neither_flaps_membership_nor_storms_reconnects() {
+    let port = free_port();
+    let mut db = Postgres::new(port);
+    db.start();
+    outage(&mut db, postgres_store(port)).await;
+}
+
+async fn outage(db: &mut dyn Database, store: DatastoreConfig) {
+    let (a, b) = tokio::join!(
+        Node::start(config(store.clone())),
+        Node::start(config(store))
+    );
     let (a, b) = (a.unwrap(), b.unwrap());
     let reconnects_before =
         a.metrics().peer_link_reconnects.get() + b.metrics().peer_link_reconnects.get();
@@ -100,8 +267,7 @@ async fn a_database_outage_neither_flaps_membership_nor_storms_reconnects() {
         .unwrap();
 
     // The outage: three keepalive thresholds long.
-    let _ = db.kill();
-    let _ = db.wait();
+    db.stop();
     let mut lowest_members = usize::MAX;
     for n in 0..15u64 {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -122,7 +288,7 @@ async fn a_database_outage_neither_flaps_membership_nor_storms_reconnects() {
     );
 
     // Recovery: healthy again, members stayed, links were never re-dialled.
-    db = start_secantus(port, storage.path());
+    db.start();
     let mut healthy = false;
     for _ in 0..150 {
         let (status, _) = common::http_get(a.peer_addr(), "/health").await;
@@ -144,6 +310,5 @@ async fn a_database_outage_neither_flaps_membership_nor_storms_reconnects() {
     assert_eq!(*seen.lock().unwrap(), (0..15).collect::<Vec<_>>());
     a.shutdown(Duration::from_secs(1)).await;
     b.shutdown(Duration::from_secs(1)).await;
-    let _ = db.kill();
-    let _ = db.wait();
+    db.stop();
 }

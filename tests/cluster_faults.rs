@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::faults::reset_connections;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,16 +31,6 @@ fn cluster_config(dir: &std::path::Path) -> Config {
     orchestrator.timing.member_refresh = Millis(200);
     orchestrator.timing.stabilise_timeout = Some(Millis(20_000));
     config
-}
-
-/// Resets every TCP connection on `port` (both directions); true when `ss` did it.
-fn reset_connections(port: u16) -> bool {
-    std::process::Command::new("ss")
-        .args(["-K", &format!("( dport = :{port} or sport = :{port} )")])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// What one subscriber saw of one origin's writes.

@@ -6,7 +6,8 @@
 
 mod common;
 
-use std::path::Path;
+use common::faults::{free_port, start_secantus};
+
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,42 +16,6 @@ use happn_cluster::Node;
 use happn_cluster::client::{Client, ClientOptions, OnOptions};
 use happn_cluster::config::{DatastoreConfig, Millis};
 use serde_json::{Value, json};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_secantus(port: u16, storage: &Path) -> Child {
-    let python = std::env::var("SECANTUS_PYTHON").unwrap_or_else(|_| ".tmp/venv/bin/python".into());
-    let mut child = Command::new(python)
-        .args([
-            "-m",
-            "secantus",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-        ])
-        .arg("--storage-path")
-        .arg(storage)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("SecantusDB starts (run scripts/test.sh to install it)");
-    for _ in 0..150 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return child;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("SecantusDB did not start on port {port}");
-}
 
 fn mongo_store(port: u16) -> DatastoreConfig {
     DatastoreConfig {

@@ -5,27 +5,12 @@
 
 mod common;
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use common::faults::{Proc, free_port, port_open, reset_connections};
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn node_config(i: usize, internal: u16, client: u16, datastore: &Value) -> Value {
     json!({
@@ -46,10 +31,6 @@ fn node_config(i: usize, internal: u16, client: u16, datastore: &Value) -> Value
             "replicator": {"config": {"securityChangesetReplicateInterval": 200}}
         }
     })
-}
-
-fn port_open(port: u16) -> bool {
-    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
 }
 
 async fn run_cluster(datastore: Value, label: &str) {
@@ -156,16 +137,6 @@ async fn three_processes_on_secantusdb_form_a_cluster_for_the_npm_client() {
         "secantusdb",
     )
     .await;
-}
-
-/// Resets every TCP connection on `port` (both directions); true when `ss` ran.
-fn reset_connections(port: u16) -> bool {
-    Command::new("ss")
-        .args(["-K", &format!("( dport = :{port} or sport = :{port} )")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// The bar, on PostgreSQL with the npm client on every node: peer links reset every

@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::http_request as http;
+
 use std::time::{Duration, Instant};
 
 use common::{RawPeer, client, eventually, login, secure_config, test_config, url};
@@ -17,26 +19,6 @@ fn error_message(reply: &Value) -> String {
         .as_str()
         .unwrap_or_default()
         .to_string()
-}
-
-/// One HTTP/1.1 request on its own connection; returns (status, body).
-async fn http(addr: std::net::SocketAddr, request: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut raw = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw)).await;
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or_default()
-        .to_string();
-    (status, body)
 }
 
 async fn http_login(node: &Node, username: &str, password: &str) -> (u16, String) {

@@ -13,10 +13,17 @@ use super::{Client, Event, Inner, Sink, Status};
 
 /// Dials, starts the reader, and runs the handshake (configure-session, describe, login).
 pub(super) fn establish(client: &Client) -> BoxFuture<'_, Result<()>> {
-    Box::pin(establish_inner(client))
+    Box::pin(establish_inner(client, true))
 }
 
-async fn establish_inner(client: &Client) -> Result<()> {
+/// Connects and logs in again after a lost connection, without announcing `Active`.
+fn reestablish(client: &Client) -> BoxFuture<'_, Result<()>> {
+    Box::pin(establish_inner(client, false))
+}
+
+/// Connects and logs in; with `announce`, the status turns `Active` at once (a reconnect
+/// announces it only after re-subscribing, so `Active` means the listeners hold again).
+async fn establish_inner(client: &Client, announce: bool) -> Result<()> {
     let options = &client.inner.options;
     let serve = ServeOptions {
         max_message_bytes: options.max_message_bytes,
@@ -43,7 +50,9 @@ async fn establish_inner(client: &Client) -> Result<()> {
     tokio::spawn(async move { read_loop(reader, inbound, inbound_bytes, generation).await });
     match handshake(client).await {
         Ok(()) => {
-            let _ = client.inner.status.send_replace(Status::Active);
+            if announce {
+                let _ = client.inner.status.send_replace(Status::Active);
+            }
             Ok(())
         }
         Err(e) => {
@@ -156,9 +165,10 @@ async fn reconnect_loop(weak: Weak<Inner>) {
         if client.state().closed_by_user {
             return;
         }
-        match establish(&client).await {
+        match reestablish(&client).await {
             Ok(()) => {
                 resubscribe(&client).await;
+                let _ = client.inner.status.send_replace(Status::Active);
                 return;
             }
             Err(e) => {

@@ -55,7 +55,7 @@ pub struct LinkStatus {
     pub name: Option<String>,
     /// The last connection error, if the link is down.
     pub error: Option<String>,
-    /// Events received over this link.
+    /// Events received over this link and delivered here (once each).
     pub events_in: u64,
 }
 
@@ -117,8 +117,18 @@ impl PeerLink {
     }
 }
 
-/// Delivers what the sequencer released and counts the rest.
-fn apply(out: Outcome, context: &LinkContext, peer: &str) -> Option<ReplayRequest> {
+/// Delivers what the sequencer released (counting it as received from the peer, once
+/// each) and counts the rest.
+fn apply(
+    out: Outcome,
+    context: &LinkContext,
+    peer: &str,
+    received: &std::sync::atomic::AtomicU64,
+) -> Option<ReplayRequest> {
+    received.fetch_add(
+        out.deliver.len() as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     for event in out.deliver {
         (context.sink)(event, peer);
     }
@@ -142,6 +152,7 @@ async fn replay(
     context: &LinkContext,
     peer: &str,
     again: &mpsc::UnboundedSender<ReplayRequest>,
+    received: &std::sync::atomic::AtomicU64,
 ) {
     context.metrics.replay_requests.inc();
     let data = json!({"epoch": request.epoch, "after": request.after});
@@ -155,13 +166,20 @@ async fn replay(
             let missed = answer.get("missed").and_then(Value::as_u64).unwrap_or(0);
             let upto = answer.get("upto").and_then(Value::as_u64).unwrap_or(0);
             let more = answer.get("more").and_then(Value::as_bool).unwrap_or(false);
+            if answer.get("ready").and_then(Value::as_bool) == Some(false) {
+                // The peer has not seen this link's subscriptions yet (the client re-makes
+                // them after a reconnect): ask again in a moment.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let _ = again.send(request);
+                return;
+            }
             if missed > 0 {
                 tracing::warn!(%peer, missed, "events older than the peer's replay buffer were lost");
             }
             // Delivered under the sequencer's lock, so live events cannot overtake.
             let mut state = lock(sequencer);
             let out = state.replayed(epoch, missed, upto, more);
-            if let Some(request) = apply(out, context, peer) {
+            if let Some(request) = apply(out, context, peer, received) {
                 let _ = again.send(request);
             }
         }
@@ -220,6 +238,19 @@ async fn run(
                 .map(str::to_string)
         });
         let peer = name.clone().unwrap_or_else(|| url.clone());
+        // Before the first subscription, learn where the peer's numbering stands: every
+        // event after that is ours, even if a fault hits before the first one arrives.
+        if !lock(&sequencer).started()
+            && let Ok(reply) = client
+                .request("replay", None, json!({"head": true}), None)
+                .await
+        {
+            let answer = reply.get("data").cloned().unwrap_or(Value::Null);
+            if let Some(epoch) = answer.get("epoch").and_then(Value::as_str) {
+                let head = answer.get("upto").and_then(Value::as_u64).unwrap_or(0);
+                lock(&sequencer).baseline(epoch, head);
+            }
+        }
         let mut subscribed = true;
         for mask in &context.masks {
             let context = context.clone();
@@ -229,10 +260,9 @@ async fn run(
             let replays = replays.clone();
             if let Err(e) = client
                 .on(mask, OnOptions::default(), move |event| {
-                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let mut state = lock(&sequencer);
                     let out = state.accept(event);
-                    if let Some(request) = apply(out, &context, &peer) {
+                    if let Some(request) = apply(out, &context, &peer, &counter) {
                         let _ = replays.send(request);
                     }
                 })
@@ -274,7 +304,7 @@ async fn run(
                 // Mapped to (): the watch guard must not live across the replay's await.
                 () = async { let _ = stop.wait_for(|s| *s).await; } => break false,
                 Some(request) = replay_requests.recv() => {
-                    replay(&client, request, &sequencer, &context, &peer, &replays).await;
+                    replay(&client, request, &sequencer, &context, &peer, &replays, &events_in).await;
                 }
                 changed = client_status.changed() => {
                     let now = *client_status.borrow();

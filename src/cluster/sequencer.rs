@@ -110,6 +110,21 @@ impl Sequencer {
         }
     }
 
+    /// Starts the stream at the peer's head, read before this node first subscribed there:
+    /// everything after it is this node's to receive, whatever faults come first.
+    pub fn baseline(&mut self, epoch: &str, head: u64) {
+        if self.epoch.is_none() {
+            self.epoch = Some(epoch.to_string());
+            self.last = head;
+            self.session = None;
+        }
+    }
+
+    /// True once the stream's start is known.
+    pub fn started(&self) -> bool {
+        self.epoch.is_some()
+    }
+
     /// What to ask for after a reconnect (None before the first event).
     pub fn resume_point(&self) -> Option<ReplayRequest> {
         self.epoch.as_ref().map(|epoch| ReplayRequest {
@@ -261,6 +276,26 @@ mod tests {
         s.accept(event("e", "s2", 4, 3));
         let out = s.replayed("e", 0, 9, false);
         assert_eq!(seqs(&out), vec![4, 9]);
+    }
+
+    #[test]
+    fn from_a_baseline_nothing_after_the_head_is_skipped() {
+        let mut s = Sequencer::default();
+        s.baseline("e", 10);
+        // 11 and 12 were lost to a reset; the first event seen is 13, on a session the
+        // sequencer has not seen: held, and a replay from 10 asked for.
+        let out = s.accept(event("e", "s1", 13, 0));
+        assert!(out.deliver.is_empty());
+        assert_eq!(
+            out.replay,
+            Some(ReplayRequest {
+                epoch: "e".into(),
+                after: 10
+            })
+        );
+        s.accept(event("e", "s1", 11, 10));
+        s.accept(event("e", "s1", 12, 11));
+        assert_eq!(seqs(&s.replayed("e", 0, 13, false)), vec![11, 12, 13]);
     }
 
     #[test]

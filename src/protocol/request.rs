@@ -87,12 +87,12 @@ pub enum Request {
         publication_id: String,
     },
     /// `replay` (cluster peers): resend what this node published after number `after` of
-    /// `epoch`.
+    /// `epoch`; without `after` (`{head: true}`), only say where the numbering stands.
     Replay {
         /// The epoch the peer last saw.
         epoch: String,
-        /// The last number it saw.
-        after: u64,
+        /// The last number it saw (None: just the head).
+        after: Option<u64>,
     },
     /// `revoke-token`: end this session's token family.
     RevokeToken,
@@ -257,10 +257,13 @@ impl Request {
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_string(),
-                after: data
-                    .get("after")
-                    .and_then(Value::as_u64)
-                    .ok_or_else(|| Error::bad_input("replay needs data.after, a number"))?,
+                after: if data.get("head") == Some(&Value::Bool(true)) {
+                    None
+                } else {
+                    Some(data.get("after").and_then(Value::as_u64).ok_or_else(|| {
+                        Error::bad_input("replay needs data.after, a number (or data.head: true)")
+                    })?)
+                },
             },
             "revoke-token" => Request::RevokeToken,
             "disconnect-child-sessions" => Request::DisconnectChildSessions,

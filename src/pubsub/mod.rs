@@ -160,6 +160,13 @@ impl PubSub {
         let log = self.replay.lock().unwrap_or_else(|p| p.into_inner());
         let log = log.as_ref()?;
         let mut window = log.window(epoch, after);
+        if index.ids_where(|s| s.recipient.id() == id).is_empty() {
+            // Asked before its subscriptions were re-made: settling now would skip what
+            // they will match.
+            window.ready = false;
+            window.upto = after;
+            return Some((window, 0));
+        }
         let mut sent = 0;
         let mut prev = after;
         let mut last_sent = self.sent_to_peers.lock().unwrap_or_else(|p| p.into_inner());
@@ -199,6 +206,18 @@ impl PubSub {
             .unwrap_or_else(|p| p.into_inner())
             .remove(id);
         Some((window, sent))
+    }
+
+    /// This node's epoch and its newest publication number (None without replay): a peer
+    /// asks before it first subscribes, and replays after this number later cover
+    /// whatever a fault made it miss from the start.
+    pub fn replay_head(&self) -> Option<(Arc<str>, u64)> {
+        let _index = self.index();
+        let log = self.replay.lock().unwrap_or_else(|p| p.into_inner());
+        log.as_ref().map(|log| {
+            let window = log.window("", 0);
+            (window.epoch, window.upto)
+        })
     }
 
     /// Sends `frame` once to every recipient holding a subscription, peers excepted (system

@@ -79,6 +79,9 @@ pub struct ReplayWindow {
     pub upto: u64,
     /// The replay stopped early (the requester's queue was full): ask again after `upto`.
     pub more: bool,
+    /// False when the requester holds no subscription yet (it asked before re-subscribing
+    /// after a reconnect): nothing was sent or settled; ask again shortly.
+    pub ready: bool,
 }
 
 /// The numbered publications of this process.
@@ -153,6 +156,7 @@ impl ReplayLog {
             from: wanted.max(oldest),
             upto: self.next - 1,
             more: false,
+            ready: true,
         }
     }
 

@@ -87,6 +87,14 @@ impl Session {
                 if !self.handle.is_peer() {
                     return Err(Error::Forbidden("replay is for cluster peers".into()));
                 }
+                let Some(after) = after else {
+                    let head = self.ctx.pubsub.replay_head();
+                    let data = json!({
+                        "epoch": head.as_ref().map(|(epoch, _)| epoch.to_string()),
+                        "upto": head.map(|(_, upto)| upto).unwrap_or(0),
+                    });
+                    return Ok(Some(self.reply(frame).ok(data, Map::new(), false)));
+                };
                 let replayed = self.ctx.pubsub.replay_to(&self.handle.id, epoch, *after);
                 let data = match replayed {
                     Some((window, sent)) => json!({
@@ -95,6 +103,7 @@ impl Session {
                         "from": window.from,
                         "upto": window.upto,
                         "more": window.more,
+                        "ready": window.ready,
                         "sent": sent,
                     }),
                     None => json!({"epoch": null, "missed": 0, "from": 0, "upto": 0, "sent": 0}),

@@ -39,6 +39,11 @@ const Happn = require('happn-3');
   tallies.forEach((t, i) => {
     const lost = writes - t.seen.size;
     console.log(`node ${i}: expected ${writes}, received ${t.received}, lost ${lost}, duplicated ${t.duplicated}, out of order ${t.outOfOrder}`);
+    if (lost) {
+      const missing = [];
+      for (let n = 0; n < writes && missing.length < 20; n++) if (!t.seen.has(n)) missing.push(n);
+      console.log(`  missing on node ${i}: ${missing.join(', ')}`);
+    }
     if (lost || t.duplicated || t.outOfOrder) ok = false;
   });
   console.log(`writes acknowledged ${acknowledged}`);

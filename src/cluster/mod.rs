@@ -139,13 +139,17 @@ impl Cluster {
                 .clamp(Duration::from_millis(50), Duration::from_secs(2)),
             metrics: context.metrics.clone(),
         });
-        let orchestrator = Arc::new(Orchestrator::new(
-            settings.clone(),
-            discovery,
-            context.inbound.clone(),
-            links,
-            context.metrics.clone(),
-        ));
+        let pubsub = context.pubsub.clone();
+        let orchestrator = Arc::new(
+            Orchestrator::new(
+                settings.clone(),
+                discovery,
+                context.inbound.clone(),
+                links,
+                context.metrics.clone(),
+            )
+            .with_peer_hook(move |has_peers| pubsub.set_replay_active(has_peers)),
+        );
         // The first keepalive is written before anything waits on membership.
         orchestrator.keepalive().await;
         security_sync::receive_changesets(&replicator, context.security.clone());

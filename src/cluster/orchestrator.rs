@@ -87,6 +87,8 @@ pub struct Orchestrator {
     members: Mutex<HashMap<String, Entry>>,
     state: watch::Sender<Option<NodeState>>,
     metrics: Arc<Metrics>,
+    /// Told on every evaluation whether the node has peers (members or inbound peers).
+    on_peers: Option<Box<dyn Fn(bool) + Send + Sync>>,
 }
 
 impl Orchestrator {
@@ -106,7 +108,14 @@ impl Orchestrator {
             members: Mutex::new(HashMap::new()),
             state: watch::channel(None).0,
             metrics,
+            on_peers: None,
         }
+    }
+
+    /// Calls `hook` on every evaluation with whether the node has peers.
+    pub fn with_peer_hook(mut self, hook: impl Fn(bool) + Send + Sync + 'static) -> Self {
+        self.on_peers = Some(Box::new(hook));
+        self
     }
 
     fn me(&self) -> Member {
@@ -301,6 +310,11 @@ impl Orchestrator {
             })
             .collect();
         let state = decide(&views, &self.settings.minimums);
+        // Keep publications for replay only while there is someone to replay them to.
+        let inbound = self.inbound.peers();
+        if let Some(on_peers) = &self.on_peers {
+            on_peers(reports.len() > 1 || !inbound.is_empty());
+        }
         self.metrics.cluster_members.set(reports.len() as u64);
         self.metrics
             .cluster_peers

@@ -120,7 +120,7 @@ happn-cluster-node = 1
 securityChangesetReplicateInterval = 3000
 # Publications kept for peers that reconnect and ask for what they missed: at most this
 # many, none older than replayBufferAge (ms). A gap older than that is reported, not hidden.
-replayBufferEvents = 100000
+replayBufferEvents = 10000
 replayBufferAge = 60000
 "#;
 

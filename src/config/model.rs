@@ -487,7 +487,7 @@ pub struct ReplicatorConfig {
     /// Security changes are batched and pushed to peers this often (3000 ms).
     pub security_changeset_replicate_interval: Millis,
     /// Publications kept for peers that reconnect and ask for what they missed (at most
-    /// this many; 100000).
+    /// this many; 10000).
     pub replay_buffer_events: usize,
     /// …and none older than this (60000 ms).
     pub replay_buffer_age: Millis,
@@ -497,7 +497,7 @@ impl Default for ReplicatorConfig {
     fn default() -> Self {
         ReplicatorConfig {
             security_changeset_replicate_interval: Millis(3_000),
-            replay_buffer_events: 100_000,
+            replay_buffer_events: 10_000,
             replay_buffer_age: Millis(60_000),
         }
     }

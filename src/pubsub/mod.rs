@@ -76,6 +76,9 @@ pub struct PubSub {
     replay: Mutex<Option<replay::ReplayLog>>,
     /// The last number sent to each peer session (the `prev` of its next event).
     sent_to_peers: Mutex<HashMap<String, u64>>,
+    /// Whether publications are numbered and kept now: only while the node has peers (a
+    /// lone node keeps nothing). A peer's first `replay {head}` turns it on at once.
+    replay_active: std::sync::atomic::AtomicBool,
     /// Peer sessions catching up through replays in parts: live events are not queued for
     /// them (the next part carries them) until a replay reaches the newest publication.
     catching_up: Mutex<rustc_hash::FxHashSet<String>>,
@@ -92,6 +95,7 @@ impl PubSub {
             replay: Mutex::new(None),
             sent_to_peers: Mutex::new(HashMap::new()),
             catching_up: Mutex::new(FxHashSet::default()),
+            replay_active: std::sync::atomic::AtomicBool::new(false),
             acks: AckTracker::new(acknowledge_timeout),
             metrics,
         }
@@ -213,6 +217,8 @@ impl PubSub {
     /// whatever a fault made it miss from the start.
     pub fn replay_head(&self) -> Option<(Arc<str>, u64)> {
         let _index = self.index();
+        self.replay_active
+            .store(true, std::sync::atomic::Ordering::Release);
         let log = self.replay.lock().unwrap_or_else(|p| p.into_inner());
         log.as_ref().map(|log| {
             let window = log.window("", 0);
@@ -235,6 +241,25 @@ impl PubSub {
             }
         }
         told
+    }
+
+    /// Turns numbering and keeping publications on (the node has peers) or off (it is
+    /// alone: what was kept is dropped).
+    pub fn set_replay_active(&self, active: bool) {
+        let was = self
+            .replay_active
+            .swap(active, std::sync::atomic::Ordering::AcqRel);
+        if was && !active {
+            let _index = self.index();
+            if let Some(log) = self
+                .replay
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_mut()
+            {
+                log.clear();
+            }
+        }
     }
 
     /// Publications kept for replay now.
@@ -306,7 +331,12 @@ impl PubSub {
         // channel (e.g. after a client reconnect) gets the event once.
         let mut seen: FxHashSet<(*const (), Arc<str>)> = FxHashSet::default();
         // Peers' copies carry the publication's number; local ones are numbered here.
-        let stamp = if local && !p.no_cluster {
+        let stamp = if local
+            && !p.no_cluster
+            && self
+                .replay_active
+                .load(std::sync::atomic::Ordering::Acquire)
+        {
             self.replay
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())

@@ -135,6 +135,11 @@ impl ReplayLog {
         }
     }
 
+    /// Drops every kept publication (numbering goes on).
+    pub fn clear(&mut self) {
+        self.kept.clear();
+    }
+
     /// Publications kept now.
     pub fn depth(&self) -> usize {
         self.kept.len()

@@ -251,18 +251,7 @@ impl InboundPeers for SessionPeers {
 /// The transport plugin the config names, built from its settings.
 async fn build_transport(config: &Config) -> Result<Arc<dyn Transport>> {
     let choice = &config.services.transport.config;
-    let plugins = registry::transports();
-    let plugin = registry::find(&plugins, &choice.plugin).ok_or_else(|| {
-        Error::bad_input(format!(
-            "unknown transport plugin {:?} (linked: {})",
-            choice.plugin,
-            plugins
-                .iter()
-                .map(|p| p.name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-    })?;
+    let plugin = registry::require(&registry::transports(), &choice.plugin, "transport")?;
     (plugin.build)(BuildContext::settings(choice.settings.clone())).await
 }
 

@@ -27,7 +27,7 @@ pub mod state;
 use std::sync::Arc;
 use std::time::Duration;
 
-use happn_cluster_sdk::{BuildContext, Discovery, Error, Result, registry};
+use happn_cluster_sdk::{BuildContext, Discovery, Result, registry};
 use serde::Serialize;
 
 pub use health::HealthReport;
@@ -252,17 +252,7 @@ async fn build_discovery(
     data: &DataService,
 ) -> Result<Arc<dyn Discovery>> {
     let (name, plugin_settings) = &settings.discovery;
-    let plugins = registry::discoveries();
-    let plugin = registry::find(&plugins, name).ok_or_else(|| {
-        Error::bad_input(format!(
-            "unknown discovery plugin {name:?} (linked: {})",
-            plugins
-                .iter()
-                .map(|p| p.name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-    })?;
+    let plugin = registry::require(&registry::discoveries(), name, "discovery")?;
     let record =
         keepalive::record_path(&settings.deployment, &settings.service, &settings.endpoint);
     (plugin.build)(BuildContext {

@@ -232,9 +232,12 @@ impl Orchestrator {
 
     /// Every member, this node first.
     pub fn report(&self) -> Vec<MemberReport> {
-        let inbound: HashMap<String, InboundPeer> = self
-            .inbound
-            .peers()
+        self.report_with(self.inbound.peers())
+    }
+
+    /// Every member, this node first, given who is logged in here as a peer.
+    fn report_with(&self, inbound: Vec<InboundPeer>) -> Vec<MemberReport> {
+        let inbound: HashMap<String, InboundPeer> = inbound
             .into_iter()
             .filter(|p| p.cluster_name == self.settings.cluster_name)
             .map(|p| (p.endpoint.clone(), p))
@@ -298,7 +301,9 @@ impl Orchestrator {
 
     /// Decides the state now and publishes it when it changed.
     pub fn evaluate(&self) -> NodeState {
-        let reports = self.report();
+        let inbound = self.inbound.peers();
+        let has_inbound = !inbound.is_empty();
+        let reports = self.report_with(inbound);
         let views: Vec<MemberView> = reports
             .iter()
             .map(|r| MemberView {
@@ -311,9 +316,8 @@ impl Orchestrator {
             .collect();
         let state = decide(&views, &self.settings.minimums);
         // Keep publications for replay only while there is someone to replay them to.
-        let inbound = self.inbound.peers();
         if let Some(on_peers) = &self.on_peers {
-            on_peers(reports.len() > 1 || !inbound.is_empty());
+            on_peers(reports.len() > 1 || has_inbound);
         }
         self.metrics.cluster_members.set(reports.len() as u64);
         self.metrics

@@ -92,6 +92,18 @@ impl Sequencer {
         out
     }
 
+    /// Delivers `events` in number order, dropping those already delivered.
+    fn release(&mut self, events: BTreeMap<u64, Event>, out: &mut Outcome) {
+        for (seq, event) in events {
+            if seq > self.last {
+                self.last = seq;
+                out.deliver.push(event);
+            } else {
+                out.duplicates += 1;
+            }
+        }
+    }
+
     fn hold(&mut self, seq: u64, event: Event, out: &mut Outcome) {
         if seq <= self.last {
             out.duplicates += 1;
@@ -155,37 +167,18 @@ impl Sequencer {
             self.last = 0;
         }
         let later = self.pending.split_off(&(upto + 1));
+        let settled = std::mem::replace(&mut self.pending, later);
+        self.release(settled, &mut out);
+        self.last = self.last.max(upto);
         if more {
-            for (seq, event) in std::mem::take(&mut self.pending) {
-                if seq > self.last {
-                    self.last = seq;
-                    out.deliver.push(event);
-                } else {
-                    out.duplicates += 1;
-                }
-            }
-            self.last = self.last.max(upto);
-            self.pending = later;
+            // Held events after `upto` stay held until the next part answers.
             self.replaying = true;
             out.replay = self.resume_point();
             return out;
         }
-        for (seq, event) in std::mem::take(&mut self.pending) {
-            if seq > self.last {
-                self.last = seq;
-                out.deliver.push(event);
-            } else {
-                out.duplicates += 1;
-            }
-        }
-        self.last = self.last.max(upto);
         // Anything numbered after the answer was sent later on the same session.
-        for (seq, event) in later {
-            if seq > self.last {
-                self.last = seq;
-                out.deliver.push(event);
-            }
-        }
+        let later = std::mem::take(&mut self.pending);
+        self.release(later, &mut out);
         out
     }
 }

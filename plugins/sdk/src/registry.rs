@@ -173,6 +173,25 @@ pub fn find<T: ?Sized>(plugins: &[&'static Plugin<T>], name: &str) -> Option<&'s
     plugins.iter().copied().find(|p| p.answers_to(name))
 }
 
+/// Looks a `kind` plugin (`transport`, `discovery`, …) up by name or alias; an unknown
+/// name is a bad-input error listing the linked ones.
+pub fn require<T: ?Sized>(
+    plugins: &[&'static Plugin<T>],
+    name: &str,
+    kind: &str,
+) -> Result<&'static Plugin<T>> {
+    find(plugins, name).ok_or_else(|| {
+        crate::Error::bad_input(format!(
+            "unknown {kind} plugin {name:?} (linked: {})",
+            plugins
+                .iter()
+                .map(|p| p.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })
+}
+
 fn sorted<T: ?Sized>(mut plugins: Vec<&'static Plugin<T>>) -> Vec<&'static Plugin<T>> {
     plugins.sort_by_key(|p| p.name);
     plugins

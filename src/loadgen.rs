@@ -352,7 +352,11 @@ pub async fn run(options: LoadOptions) -> Result<Report> {
                         }
                         ops.fetch_add(1, Ordering::Relaxed);
                     }
-                    Err(_) => errors += 1,
+                    Err(_) => {
+                        errors += 1;
+                        // A lost connection fails at once: do not spin on it.
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
                 }
             }
             (sets, gets, finds, errors)

@@ -354,6 +354,15 @@ impl Node {
         NodeBuilder::new(config).start().await
     }
 
+    /// Serves an in-process connection as a client session, as the transport does with a
+    /// socket: embedding programs and benches talk to the node through its two queues
+    /// (build one with [`happn_cluster_sdk::Connection`]'s fields). Call it inside the node's
+    /// runtime. Refused politely once the node is stopping.
+    pub fn attach(&self, connection: happn_cluster_sdk::Connection) {
+        let token = self.sessions.sessions.admit();
+        tokio::spawn(session::run(self.sessions.clone(), connection, token));
+    }
+
     /// The node's name.
     pub fn name(&self) -> &str {
         &self.name

@@ -118,27 +118,95 @@ pub struct RequestError {
     pub message: String,
 }
 
+fn not_an_object() -> RequestError {
+    RequestError {
+        event_id: Value::Null,
+        action: None,
+        message: "a request must be a JSON object".into(),
+    }
+}
+
+/// The envelope fields of a frame as sent; other keys are skipped. A key sent twice keeps
+/// its last value, as a JSON object read into a map would.
+#[derive(Default)]
+struct Fields {
+    event_id: Option<Value>,
+    action: Option<Value>,
+    path: Option<Value>,
+    session_id: Option<Value>,
+    options: Option<Value>,
+    data: Option<Value>,
+}
+
+impl<'de> serde::Deserialize<'de> for Fields {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(FieldsVisitor)
+    }
+}
+
+struct FieldsVisitor;
+
+impl<'de> serde::de::Visitor<'de> for FieldsVisitor {
+    type Value = Fields;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a request object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
+        let mut fields = Fields::default();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            let slot = match key.as_ref() {
+                "eventId" => &mut fields.event_id,
+                "action" => &mut fields.action,
+                "path" => &mut fields.path,
+                "sessionId" => &mut fields.session_id,
+                "options" => &mut fields.options,
+                "data" => &mut fields.data,
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    continue;
+                }
+            };
+            *slot = Some(map.next_value()?);
+        }
+        Ok(fields)
+    }
+}
+
 impl Frame {
-    /// Parses one text frame.
+    /// Parses one text frame. The envelope's fields are read straight from the text (no map
+    /// of the whole frame is built); only `data` and `options` become JSON values.
     pub fn parse(text: &str) -> Result<Frame, RequestError> {
-        let value: Value = serde_json::from_str(text).map_err(|e| RequestError {
+        let fields: Fields = serde_json::from_str(text).map_err(|e| RequestError {
             event_id: event_id_from_head(text),
             action: None,
-            message: format!("malformed JSON: {e}"),
+            message: if e.classify() == serde_json::error::Category::Data {
+                "a request must be a JSON object".to_string()
+            } else {
+                format!("malformed JSON: {e}")
+            },
         })?;
-        Self::from_value(value)
+        Self::from_fields(fields)
     }
 
     /// Interprets a decoded frame.
     pub fn from_value(value: Value) -> Result<Frame, RequestError> {
         let Value::Object(mut map) = value else {
-            return Err(RequestError {
-                event_id: Value::Null,
-                action: None,
-                message: "a request must be a JSON object".into(),
-            });
+            return Err(not_an_object());
         };
-        let event_id = match map.remove("eventId") {
+        Self::from_fields(Fields {
+            event_id: map.remove("eventId"),
+            action: map.remove("action"),
+            path: map.remove("path"),
+            session_id: map.remove("sessionId"),
+            options: map.remove("options"),
+            data: map.remove("data"),
+        })
+    }
+
+    fn from_fields(fields: Fields) -> Result<Frame, RequestError> {
+        let event_id = match fields.event_id {
             None | Some(Value::Null) => Value::Null,
             Some(id @ (Value::Number(_) | Value::String(_))) => id,
             Some(_) => {
@@ -154,12 +222,12 @@ impl Frame {
             action,
             message,
         };
-        let action = match map.remove("action") {
+        let action = match fields.action {
             Some(Value::String(action)) => action,
             None => return Err(fail(None, "missing action".into())),
             Some(_) => return Err(fail(None, "action must be a string".into())),
         };
-        let path = match map.remove("path") {
+        let path = match fields.path {
             None | Some(Value::Null) => None,
             Some(Value::String(path)) => Some(path),
             Some(other) => {
@@ -169,16 +237,16 @@ impl Frame {
                 ));
             }
         };
-        let session_id = match map.remove("sessionId") {
+        let session_id = match fields.session_id {
             Some(Value::String(id)) => Some(id),
             _ => None,
         };
-        let options = match map.remove("options") {
+        let options = match fields.options {
             None | Some(Value::Null) => Map::new(),
             Some(Value::Object(options)) => options,
             Some(_) => return Err(fail(Some(action), "options must be an object".into())),
         };
-        let data = map.remove("data").unwrap_or(Value::Null);
+        let data = fields.data.unwrap_or(Value::Null);
         let request = Request::parse(&action, path.as_deref(), data, options);
         Ok(Frame {
             event_id,

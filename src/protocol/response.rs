@@ -1,6 +1,7 @@
 //! Encoding replies, events and system messages.
 
 use happn_cluster_sdk::Error;
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Map, Value, json};
 
 use super::PROTOCOL;
@@ -17,31 +18,49 @@ pub struct Reply<'a> {
 }
 
 impl Reply<'_> {
-    fn meta(&self, status: &str, published: bool) -> Map<String, Value> {
-        let mut meta = Map::new();
-        meta.insert("type".into(), "response".into());
-        meta.insert("status".into(), status.into());
-        meta.insert("published".into(), published.into());
-        meta.insert("eventId".into(), self.event_id.clone());
-        if let Some(id) = self.session_id {
-            meta.insert("sessionId".into(), id.into());
-        }
-        meta.insert("action".into(), self.action.into());
-        meta
+    /// The response fields every reply's `_meta` carries, in wire order.
+    fn fixed(&self, status: &'static str, published: bool) -> [(&'static str, Fixed<'_>); 6] {
+        [
+            ("type", Fixed::Str(Some("response"))),
+            ("status", Fixed::Str(Some(status))),
+            ("published", Fixed::Bool(published)),
+            ("eventId", Fixed::Value(self.event_id)),
+            ("sessionId", Fixed::Str(self.session_id)),
+            ("action", Fixed::Str(Some(self.action))),
+        ]
     }
 
     /// `{data, _meta: {…record meta, type, status: ok, published, eventId, …}, protocol}`.
     pub fn ok(&self, data: Value, extra_meta: Map<String, Value>, published: bool) -> String {
-        let mut meta = extra_meta;
-        meta.extend(self.meta("ok", published));
-        json!({"data": data, "_meta": meta, "protocol": PROTOCOL}).to_string()
+        encode(&Envelope {
+            data: &data,
+            meta: ReplyMeta {
+                extra: &extra_meta,
+                fixed: self.fixed("ok", published),
+                error: None,
+            },
+        })
     }
 
     /// An array reply: the items followed by the response meta as the last element.
     pub fn ok_array(&self, items: Vec<Value>) -> String {
-        let mut items = items;
-        items.push(Value::Object(self.meta("ok", false)));
-        Value::Array(items).to_string()
+        let empty = Map::new();
+        let meta = ReplyMeta {
+            extra: &empty,
+            fixed: self.fixed("ok", false),
+            error: None,
+        };
+        let mut out = Vec::with_capacity(256);
+        let mut serializer = serde_json::Serializer::new(&mut out);
+        let written = (|| {
+            let mut seq = serializer.serialize_seq(Some(items.len() + 1))?;
+            for item in &items {
+                seq.serialize_element(item)?;
+            }
+            seq.serialize_element(&meta)?;
+            SerializeSeq::end(seq)
+        })();
+        into_text(written.map(|_| out))
     }
 
     /// The lean reply of `publish` / `noDataResponse`, exactly happn-3's:
@@ -59,9 +78,109 @@ impl Reply<'_> {
 
     /// An error reply the client turns into an `Error` with `name`, `message` and `code`.
     pub fn error(&self, error: &Error) -> String {
-        let mut meta = self.meta("error", false);
-        meta.insert("error".into(), wire_error(error));
-        json!({"data": null, "_meta": meta, "protocol": PROTOCOL}).to_string()
+        let empty = Map::new();
+        encode(&Envelope {
+            data: &Value::Null,
+            meta: ReplyMeta {
+                extra: &empty,
+                fixed: self.fixed("error", false),
+                error: Some(wire_error(error)),
+            },
+        })
+    }
+}
+
+/// One fixed response field (borrowed: nothing is copied into a map first).
+#[derive(Clone, Copy)]
+enum Fixed<'a> {
+    /// A string, or absent.
+    Str(Option<&'a str>),
+    Bool(bool),
+    Value(&'a Value),
+}
+
+impl Fixed<'_> {
+    fn present(&self) -> bool {
+        !matches!(self, Fixed::Str(None))
+    }
+}
+
+impl Serialize for Fixed<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Fixed::Str(text) => text.serialize(serializer),
+            Fixed::Bool(flag) => flag.serialize(serializer),
+            Fixed::Value(value) => value.serialize(serializer),
+        }
+    }
+}
+
+/// A reply's `_meta`: the record's meta, with the response fields overriding in place any
+/// key they share and following otherwise (what extending the record's map would give).
+struct ReplyMeta<'a> {
+    extra: &'a Map<String, Value>,
+    fixed: [(&'static str, Fixed<'a>); 6],
+    error: Option<Value>,
+}
+
+impl Serialize for ReplyMeta<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let fixed_value = |key: &str| {
+            self.fixed
+                .iter()
+                .find(|(name, value)| *name == key && value.present())
+                .map(|(_, value)| *value)
+        };
+        let mut map = serializer.serialize_map(None)?;
+        for (key, value) in self.extra {
+            match fixed_value(key) {
+                Some(fixed) => map.serialize_entry(key, &fixed)?,
+                None => map.serialize_entry(key, value)?,
+            }
+        }
+        for (name, value) in &self.fixed {
+            if value.present() && !self.extra.contains_key(*name) {
+                map.serialize_entry(name, value)?;
+            }
+        }
+        if let Some(error) = &self.error {
+            map.serialize_entry("error", error)?;
+        }
+        map.end()
+    }
+}
+
+/// `{data, _meta, protocol}`, the shape of replies and events.
+struct Envelope<'a, M> {
+    data: &'a Value,
+    meta: M,
+}
+
+impl<M: Serialize> Serialize for Envelope<'_, M> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(3))?;
+        map.serialize_entry("data", self.data)?;
+        map.serialize_entry("_meta", &self.meta)?;
+        map.serialize_entry("protocol", PROTOCOL)?;
+        map.end()
+    }
+}
+
+/// Encodes straight to text. JSON values with string keys cannot fail to encode; should one
+/// ever, the client gets a JSON `null` frame rather than the node a panic.
+fn encode(value: &impl Serialize) -> String {
+    let mut out = Vec::with_capacity(256);
+    let written = serde_json::to_writer(&mut out, value);
+    into_text(written.map(|_| out))
+}
+
+fn into_text(encoded: serde_json::Result<Vec<u8>>) -> String {
+    match encoded.map(String::from_utf8) {
+        Ok(Ok(text)) => text,
+        _ => {
+            tracing::error!("a reply could not be encoded");
+            "null".to_string()
+        }
     }
 }
 
@@ -133,7 +252,7 @@ pub fn reply_error(reply: &Value) -> Option<Error> {
 pub fn event_frame(data: &Value, meta: Map<String, Value>) -> String {
     let mut meta = meta;
     meta.insert("type".into(), "data".into());
-    json!({"data": data, "_meta": meta, "protocol": PROTOCOL}).to_string()
+    encode(&Envelope { data, meta: &meta })
 }
 
 /// A system message (`server-side-disconnect`, `security-data-changed`).

@@ -135,7 +135,7 @@ fn bench(c: &mut Criterion) {
                         .map(Value::take)
                         .unwrap_or(Value::Null);
                     let rebuilt = publication_from_event(data, &meta, "origin").expect("rebuilt");
-                    black_box(receiver.inject_remote(&rebuilt));
+                    black_box(receiver.inject_remote(rebuilt));
                 })
             },
         );

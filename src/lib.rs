@@ -21,6 +21,7 @@ pub mod data;
 pub mod http;
 pub mod lifecycle;
 pub mod loadgen;
+pub mod logging;
 pub mod metrics;
 pub mod names;
 pub mod node;
@@ -31,6 +32,7 @@ pub mod pubsub;
 pub mod security;
 pub mod selfsigned;
 pub mod session;
+pub mod status;
 
 pub use happn_cluster_sdk as sdk;
 pub use node::{Node, NodeBuilder};

@@ -46,6 +46,10 @@ pub struct LoadOptions {
     pub pipeline: usize,
     /// Cluster mode: the subscribers connect to these nodes (writers stay on `url`).
     pub subscriber_urls: Vec<String>,
+    /// Open loop: requests per second across all workers (None: each worker sends its next
+    /// request as soon as the last is answered). Latency compares servers fairly only at
+    /// the same offered load.
+    pub rate: Option<f64>,
 }
 
 impl Default for LoadOptions {
@@ -65,6 +69,7 @@ impl Default for LoadOptions {
             progress: true,
             pipeline: 1,
             subscriber_urls: Vec::new(),
+            rate: None,
         }
     }
 }
@@ -142,6 +147,33 @@ impl Report {
     }
 }
 
+impl Latency {
+    fn to_json(&self) -> serde_json::Value {
+        json!({"count": self.count, "p50_us": self.p50, "p99_us": self.p99, "max_us": self.max})
+    }
+}
+
+impl Report {
+    /// The report as one JSON object (`happn-cluster bench --json`), for scripts.
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "elapsed_s": self.elapsed.as_secs_f64(),
+            "ops": self.ops,
+            "ops_per_sec": self.ops_per_sec(),
+            "errors": self.errors,
+            "set": self.set.to_json(),
+            "get": self.get.to_json(),
+            "find": self.find.to_json(),
+            "events": self.events,
+            "events_per_sec": self.events_per_sec(),
+            "delivery": self.delivery.to_json(),
+            "server_cpu_seconds": self.server_cpu_seconds,
+            "server_cpu_per_op_us": self.server_cpu_per_op_us(),
+            "cross_node": self.cross_node,
+        })
+    }
+}
+
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let us = |v: u64| format!("{:.2} ms", v as f64 / 1000.0);
@@ -202,27 +234,12 @@ fn micros_since_epoch() -> u64 {
 /// The server's `process_cpu_seconds_total` from `/metrics` (plain http endpoints; a
 /// token when the node is secure); None when it does not export it.
 async fn server_cpu(url: &str, token: Option<&str>) -> Option<f64> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let authority = url.strip_prefix("http://")?.split('/').next()?;
-    let mut stream = tokio::time::timeout(
-        Duration::from_secs(2),
-        tokio::net::TcpStream::connect(authority),
-    )
-    .await
-    .ok()?
-    .ok()?;
-    let auth = token
-        .map(|t| format!("authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let request =
-        format!("GET /metrics HTTP/1.1\r\nhost: {authority}\r\n{auth}connection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.ok()?;
-    let mut body = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut body))
+    let (status, body) = crate::client::http::get(url, "/metrics", token)
         .await
-        .ok()?
         .ok()?;
-    crate::process_stats::parse_cpu_seconds(&String::from_utf8_lossy(&body))
+    (status == 200)
+        .then(|| crate::process_stats::parse_cpu_seconds(&body))
+        .flatten()
 }
 
 async fn connect(options: &LoadOptions) -> Result<Client> {
@@ -301,7 +318,13 @@ pub async fn run(options: LoadOptions) -> Result<Report> {
         let paths = options.paths.max(1);
         let get_ratio = options.get_ratio;
         let find_ratio = options.find_ratio;
+        // Each worker's share of the rate, as the gap between its requests.
+        let period = options
+            .rate
+            .filter(|rate| *rate > 0.0)
+            .map(|rate| Duration::from_secs_f64((options.clients * pipeline) as f64 / rate));
         workers.push(tokio::spawn(async move {
+            let mut next_at = tokio::time::Instant::now();
             let mut sets = Vec::new();
             let mut gets = Vec::new();
             let mut finds = Vec::new();
@@ -315,6 +338,10 @@ pub async fn run(options: LoadOptions) -> Result<Report> {
                 )
                 .await;
             while !stop.load(Ordering::Relaxed) {
+                if let Some(period) = period {
+                    next_at += period;
+                    tokio::time::sleep_until(next_at).await;
+                }
                 n = n
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1442695040888963407);

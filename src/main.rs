@@ -17,6 +17,16 @@ struct Cli {
     #[arg(short, long, global = true, env = "HAPPN_CONFIG")]
     config: Option<PathBuf>,
 
+    /// Log line format: `human`, or `json` (one object per line, for log shippers).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "human",
+        env = "HAPPN_LOG_FORMAT"
+    )]
+    log_format: happn_cluster::logging::LogFormat,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -33,6 +43,24 @@ enum Command {
     /// Administer users, groups and permissions in the configured datastore.
     #[command(subcommand)]
     Admin(happn_cluster::admin::AdminCommand),
+    /// Show a node's view of its cluster: members, states, links, replication rates.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct StatusArgs {
+    /// The node's internal port (or its client port, with an admin --token when secure).
+    #[arg(long, default_value = "http://127.0.0.1:57000")]
+    url: String,
+    /// An `_ADMIN` token (secure nodes, client port).
+    #[arg(long, env = "HAPPN_TOKEN")]
+    token: Option<String>,
+    /// How long to watch the counters to compute rates (0s: one sample, no rates).
+    #[arg(long, default_value = "1s", value_parser = parse_bench_duration)]
+    interval: Duration,
+    /// Print JSON (the `/health` document plus rates) instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -78,6 +106,13 @@ struct BenchArgs {
     /// latency and replicated events/s.
     #[arg(long, value_delimiter = ',')]
     cluster: Vec<String>,
+    /// Print the report as one JSON object (no progress lines).
+    #[arg(long)]
+    json: bool,
+    /// Open loop at this many requests per second in total (default: closed loop, as
+    /// fast as the server answers). Compare latencies at the same rate.
+    #[arg(long)]
+    rate: Option<f64>,
 }
 
 fn parse_bench_duration(text: &str) -> Result<Duration, String> {
@@ -99,10 +134,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    happn_cluster::logging::init(cli.log_format);
     let path = cli.config.as_deref();
     match cli.command.unwrap_or(Command::Run) {
         Command::Bench(args) => bench(args),
+        Command::Status(args) => status(args),
         Command::Config(ConfigCommand::Example) => {
             print!("{}", config::example_with_plugins());
             ExitCode::SUCCESS
@@ -172,6 +208,38 @@ fn admin(config: Config, command: happn_cluster::admin::AdminCommand) -> ExitCod
     report(outcome)
 }
 
+/// Prints a node's view of its cluster; exits 1 when the node is not healthy (503) or
+/// cannot be reached, so scripts can test it.
+fn status(args: StatusArgs) -> ExitCode {
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(status) => return status,
+    };
+    let sampled = runtime.block_on(happn_cluster::status::sample(
+        &args.url,
+        args.token.as_deref(),
+        args.interval,
+    ));
+    match sampled {
+        Ok(status) => {
+            if args.json {
+                println!("{}", status.to_json());
+            } else {
+                print!("{}", status.to_table());
+            }
+            if status.http_status == 200 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Runs the load generator and prints its report.
 fn bench(args: BenchArgs) -> ExitCode {
     if !(0.0..=1.0).contains(&args.get_ratio)
@@ -196,6 +264,7 @@ fn bench(args: BenchArgs) -> ExitCode {
             args.subscribers.max(rest.len()),
         ),
     };
+    let json = args.json;
     let options = happn_cluster::loadgen::LoadOptions {
         url,
         clients: args.clients,
@@ -208,12 +277,20 @@ fn bench(args: BenchArgs) -> ExitCode {
         username: args.username,
         password: args.password,
         allow_self_signed_certs: args.allow_self_signed_certs,
-        progress: true,
+        progress: !args.json,
         pipeline: args.pipeline,
         subscriber_urls,
+        rate: args.rate,
     };
     match runtime() {
-        Ok(runtime) => report(runtime.block_on(happn_cluster::loadgen::run(options))),
+        Ok(runtime) => {
+            let outcome = runtime.block_on(happn_cluster::loadgen::run(options));
+            if json {
+                report(outcome.map(|r| r.to_json()))
+            } else {
+                report(outcome)
+            }
+        }
         Err(status) => status,
     }
 }
@@ -287,14 +364,4 @@ fn load(path: Option<&std::path::Path>) -> Result<Config, config::ConfigError> {
     let effective = config.effective();
     config::validate(&effective)?;
     Ok(effective)
-}
-
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .try_init();
 }

@@ -29,6 +29,14 @@ async fn load_tool_reports_requests_and_events() {
     assert!(report.set.p50 <= report.set.p99 && report.set.p99 <= report.set.max);
     let text = report.to_string();
     assert!(text.contains("ops/s") && text.contains("p99="), "{text}");
+    // `bench --json` prints the same figures for scripts (scripts/bench-compare.sh).
+    let json = report.to_json();
+    assert_eq!(json["ops"], report.ops);
+    assert_eq!(json["events"], report.events);
+    assert_eq!(json["set"]["count"], report.set.count);
+    assert_eq!(json["set"]["p99_us"], report.set.p99);
+    assert_eq!(json["delivery"]["p50_us"], report.delivery.p50);
+    assert!(json["ops_per_sec"].as_f64().unwrap() > 0.0);
 }
 
 /// Server CPU per operation comes from the target's `/metrics`; `--pipeline` keeps several
@@ -104,4 +112,33 @@ async fn load_tool_cluster_mode_counts_cross_node_events() {
     assert!(report.to_string().contains("cross-node"), "{report}");
     a.shutdown(Duration::from_secs(1)).await;
     b.shutdown(Duration::from_secs(1)).await;
+}
+
+/// `--rate` paces the workers (open loop): a closed loop on this node does thousands of
+/// requests in the same time, a paced run stays at its rate (checked from above only, so a
+/// slow machine cannot fail it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_tool_paces_requests_at_a_rate() {
+    let node = common::start_node().await;
+    let report = run(LoadOptions {
+        url: common::url(&node),
+        clients: 2,
+        subscribers: 1,
+        get_ratio: 0.0,
+        duration: Duration::from_millis(1000),
+        paths: 10,
+        progress: false,
+        rate: Some(100.0),
+        ..LoadOptions::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(report.errors, 0);
+    assert!(report.ops > 0);
+    assert!(
+        report.ops <= 130,
+        "100 requests/s for 1 s (plus the seeding writes): {} requests",
+        report.ops
+    );
+    assert!(report.events > 0 && report.events <= 130, "{report}");
 }

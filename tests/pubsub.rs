@@ -439,7 +439,7 @@ async fn replication_hooks() {
     remote.data = json!({"from": "elsewhere"});
     remote.origin.node = "other-node".into();
     remote.no_cluster = false;
-    let results = node.pubsub().inject_remote(&remote);
+    let results = node.pubsub().inject_remote(remote.clone());
     assert_eq!(results.successful, 1);
     assert_eq!(next(&mut events).await.data, json!({"from": "elsewhere"}));
     assert_eq!(

@@ -14,12 +14,13 @@
 
 mod connection;
 mod data;
+pub mod http;
 mod options;
 mod subscribe;
 
 pub use options::{ClientOptions, EventType, GetOptions, OnOptions, SetOptions};
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

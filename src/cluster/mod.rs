@@ -100,7 +100,7 @@ impl Cluster {
                 }
                 match inbound::publication_from_event(event.data, &event.meta, peer) {
                     Ok(publication) => {
-                        pubsub.inject_remote(&publication);
+                        pubsub.inject_remote(publication);
                     }
                     Err(e) => {
                         metrics.replication_errors.inc();

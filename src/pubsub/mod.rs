@@ -14,7 +14,6 @@ pub use publication::{Origin, Publication, RESERVED_META};
 pub use recipient::Recipient;
 pub use replay::{ReplayLimits, ReplayWindow, Stamp};
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use rustc_hash::FxHashSet;
@@ -75,7 +74,7 @@ pub struct PubSub {
     /// Numbered publications kept for peers (taken under the index lock, after it).
     replay: Mutex<Option<replay::ReplayLog>>,
     /// The last number sent to each peer session (the `prev` of its next event).
-    sent_to_peers: Mutex<HashMap<String, u64>>,
+    sent_to_peers: Mutex<rustc_hash::FxHashMap<String, u64>>,
     /// Whether publications are numbered and kept now: only while the node has peers (a
     /// lone node keeps nothing). A peer's first `replay {head}` turns it on at once.
     replay_active: std::sync::atomic::AtomicBool,
@@ -93,7 +92,7 @@ impl PubSub {
             index: Mutex::new(SubscriptionIndex::new()),
             sink: RwLock::new(None),
             replay: Mutex::new(None),
-            sent_to_peers: Mutex::new(HashMap::new()),
+            sent_to_peers: Mutex::new(rustc_hash::FxHashMap::default()),
             catching_up: Mutex::new(FxHashSet::default()),
             replay_active: std::sync::atomic::AtomicBool::new(false),
             acks: AckTracker::new(acknowledge_timeout),
@@ -309,10 +308,9 @@ impl PubSub {
 
     /// Delivers a publication that was made on another node to local sessions only (never
     /// to peers, never to the replication sink).
-    pub fn inject_remote(&self, publication: &Publication) -> PublishResults {
-        let mut local = publication.clone();
-        local.no_cluster = true;
-        self.deliver(&local, false, None)
+    pub fn inject_remote(&self, mut publication: Publication) -> PublishResults {
+        publication.no_cluster = true;
+        self.deliver(&publication, false, None)
     }
 
     /// Fan-out under the index lock, so every subscriber (and the replication sink, for
@@ -345,7 +343,8 @@ impl PubSub {
         } else {
             None
         };
-        let mut encoded: HashMap<(Arc<str>, bool, Option<u32>), Arc<str>> = HashMap::new();
+        let mut encoded: rustc_hash::FxHashMap<(Arc<str>, bool, Option<u32>), Arc<str>> =
+            rustc_hash::FxHashMap::default();
 
         let mut recipients: Vec<&Subscription> = Vec::new();
         index.for_each_match(&p.path, p.kind, |_, s| recipients.push(s));

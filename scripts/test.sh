@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command: installs and starts what the tests need, then runs the whole suite.
 #   - the pinned happn-3 npm client (tests/compat)
+#   - Debian's chromium and playwright-core (tests/browser) for the dashboard test
 #   - SecantusDB, a MongoDB-wire server, on 127.0.0.1:27017 (Python venv in .tmp/venv)
 #   - the machine's PostgreSQL on 127.0.0.1:5432 (started if it is down)
 # Usage: scripts/test.sh
@@ -24,6 +25,15 @@ wait_port() {
 
 step "npm: installing the pinned happn-3 client for the compatibility suite"
 (cd tests/compat && npm ci --no-audit --no-fund --loglevel=error)
+
+step "Chromium and playwright-core for the dashboard's browser test"
+if [ ! -x /usr/bin/chromium ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y --no-install-recommends chromium > .tmp/apt.log 2>&1 \
+    || { apt-get update > .tmp/apt.log 2>&1 && apt-get install -y --no-install-recommends chromium >> .tmp/apt.log 2>&1; } \
+    || { tail -20 .tmp/apt.log >&2; exit 1; }
+fi
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 
 step "SecantusDB (MongoDB wire protocol) for the mongo provider"
 if [ ! -x .tmp/venv/bin/python ] || ! .tmp/venv/bin/python -c 'import secantus' 2>/dev/null; then

@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 use std::time::Duration;
 
 use happn_cluster::Node;
+
+mod cli;
 use happn_cluster::config::{self, Config};
 
 /// A clustered realtime data store and pub/sub server, compatible with happn-3 clients.
@@ -45,6 +47,8 @@ enum Command {
     Admin(happn_cluster::admin::AdminCommand),
     /// Show a node's view of its cluster: members, states, links, replication rates.
     Status(StatusArgs),
+    /// Run a local N-node cluster for development (one process per node, shared store).
+    Dev(cli::dev::DevArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -139,6 +143,7 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Run) {
         Command::Bench(args) => bench(args),
         Command::Status(args) => status(args),
+        Command::Dev(args) => cli::dev::run(args),
         Command::Config(ConfigCommand::Example) => {
             print!("{}", config::example_with_plugins());
             ExitCode::SUCCESS
@@ -306,7 +311,7 @@ fn run(config: Config) -> ExitCode {
         // the dropped start; the keepalive record ages out).
         let started = tokio::select! {
             started = Node::start(config) => started,
-            _ = wait_for_signal() => {
+            _ = cli::wait_for_signal() => {
                 eprintln!("stopped before the cluster stabilised");
                 return ExitCode::FAILURE;
             }
@@ -325,26 +330,11 @@ fn run(config: Config) -> ExitCode {
                 node.peer_addr()
             );
         }
-        wait_for_signal().await;
+        cli::wait_for_signal().await;
         eprintln!("shutting down…");
         node.shutdown(Duration::from_secs(10)).await;
         ExitCode::SUCCESS
     })
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Loads, applies the environment, resolves defaults and validates.

@@ -54,6 +54,8 @@ pub struct Metrics {
     pub sessions_total: Counter,
     /// Requests handled.
     pub requests: Counter,
+    /// Microseconds spent handling requests (from frame to queued reply), summed.
+    pub request_micros: Counter,
     /// Requests answered with an error.
     pub request_errors: Counter,
     /// Frames queued to clients.
@@ -247,6 +249,12 @@ impl Metrics {
         for (name, kind, help, value) in cluster {
             line(name, kind, help, value);
         }
+        let _ = writeln!(
+            out,
+            "# HELP happn_request_duration_seconds Time from a request frame to its queued reply.\n# TYPE happn_request_duration_seconds summary\nhappn_request_duration_seconds_sum {:.6}\nhappn_request_duration_seconds_count {}",
+            self.request_micros.get() as f64 / 1e6,
+            self.requests.get()
+        );
         out.push_str(&crate::process_stats::prometheus());
         out
     }

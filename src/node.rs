@@ -157,6 +157,7 @@ impl NodeBuilder {
             pubsub: pubsub.clone(),
             metrics: metrics.clone(),
             cluster: Some(cluster.clone()),
+            shutdown: lifecycle.shutdown(),
         });
         let host = |port| -> Arc<dyn Host> {
             Arc::new(NodeHost {

@@ -13,6 +13,7 @@ use crate::pubsub::PubSub;
 use crate::security::SecurityService;
 
 mod auth;
+mod dashboard;
 
 /// What the HTTP routes read: defined here, built by the node.
 pub struct HttpState {
@@ -30,6 +31,8 @@ pub struct HttpState {
     pub metrics: Arc<Metrics>,
     /// The cluster, whose state `/health` reports.
     pub cluster: Option<Arc<Cluster>>,
+    /// The node's stop signal (ends dashboard streams).
+    pub shutdown: crate::lifecycle::Shutdown,
 }
 
 /// Which listener a request arrived on.
@@ -41,14 +44,19 @@ pub enum Port {
     Internal,
 }
 
-/// Answers `/ping`, `/version`, `/health`, `/metrics`, `/auth/login` and `/auth/session`;
+/// Answers `/ping`, `/version`, `/health`, `/metrics`, `/auth/login` and `/auth/session`,
+/// and on the internal port the cluster dashboard (`/dashboard`, `/dashboard/events`);
 /// everything else is 404. On a secure node, `/health` and `/metrics` on the client port
 /// need an `_ADMIN` token (they count sessions and subscriptions); the internal port serves
 /// them to anyone who can reach it.
-pub async fn route(ctx: &HttpState, request: HttpRequest, port: Port) -> HttpResponse {
+pub async fn route(ctx: &Arc<HttpState>, request: HttpRequest, port: Port) -> HttpResponse {
     match request.path.as_str() {
         "/auth/login" => return auth::login(ctx, &request).await,
         "/auth/session" => return auth::session(ctx, &request).await,
+        "/dashboard" | "/dashboard/" if port == Port::Internal => return dashboard::page(ctx),
+        "/dashboard/events" if port == Port::Internal => {
+            return dashboard::events(ctx, &request).await;
+        }
         _ => {}
     }
     if request.method != "GET" && request.method != "HEAD" {
@@ -92,6 +100,12 @@ pub async fn route(ctx: &HttpState, request: HttpRequest, port: Port) -> HttpRes
 /// `/health`: 200 only when the datastore answers and the node is `STABLE`; the body holds
 /// the cluster state, its members and the seed's health report either way.
 async fn health(ctx: &HttpState) -> HttpResponse {
+    let (ok, body) = health_report(ctx).await;
+    HttpResponse::json(if ok { 200 } else { 503 }, &body)
+}
+
+/// The `/health` document, and whether the node is healthy (datastore up, STABLE).
+pub(crate) async fn health_report(ctx: &HttpState) -> (bool, serde_json::Value) {
     let data_ok = ctx.data.ping().await;
     let cluster = ctx.cluster.as_ref().map(|c| c.status());
     let stable = cluster
@@ -111,7 +125,7 @@ async fn health(ctx: &HttpState) -> HttpResponse {
         "peers": cluster.as_ref().map(|c| c.health.total_peers),
         "report": cluster.as_ref().map(|c| c.health.clone()),
     });
-    HttpResponse::json(if ok { 200 } else { 503 }, &body)
+    (ok, body)
 }
 
 /// One per-peer series: name, kind, help, and how to read it from a member.

@@ -151,7 +151,16 @@ async fn serve(
 
 impl Session {
     async fn on_text(&mut self, text: &str) {
-        self.ctx.metrics.requests.inc();
+        let started = std::time::Instant::now();
+        self.handle_text(text).await;
+        let metrics = &self.ctx.metrics;
+        metrics
+            .request_micros
+            .add(started.elapsed().as_micros() as u64);
+        metrics.requests.inc();
+    }
+
+    async fn handle_text(&mut self, text: &str) {
         match Frame::parse(text) {
             // Boxed: an idle session then holds no handler state (idle connections stay small).
             Ok(frame) => Box::pin(self.dispatch(frame)).await,

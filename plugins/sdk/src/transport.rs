@@ -228,32 +228,46 @@ impl HttpRequest {
 }
 
 /// The host's answer to an [`HttpRequest`].
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct HttpResponse {
     /// Status code.
     pub status: u16,
     /// Extra headers (content-type included).
     pub headers: Vec<(String, String)>,
-    /// Body bytes.
+    /// Body bytes (written first when there is also a `stream`).
     pub body: Vec<u8>,
+    /// A body that goes on as the host produces it (Server-Sent Events): each chunk is
+    /// written and flushed when it arrives; the response ends when the sender is dropped.
+    pub stream: Option<mpsc::Receiver<Vec<u8>>>,
 }
 
 impl HttpResponse {
-    /// A JSON response.
-    pub fn json(status: u16, body: &serde_json::Value) -> Self {
+    /// A response with this content type and body.
+    pub fn bytes(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
         HttpResponse {
             status,
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: body.to_string().into_bytes(),
+            headers: vec![("content-type".into(), content_type.into())],
+            body: body.into(),
+            stream: None,
         }
+    }
+
+    /// A JSON response.
+    pub fn json(status: u16, body: &serde_json::Value) -> Self {
+        Self::bytes(status, "application/json", body.to_string())
     }
 
     /// A plain-text response.
     pub fn text(status: u16, body: impl Into<String>) -> Self {
+        Self::bytes(status, "text/plain; charset=utf-8", body.into())
+    }
+
+    /// A streamed response of this content type: the chunks `stream` yields, until its
+    /// sender is dropped.
+    pub fn streaming(status: u16, content_type: &str, stream: mpsc::Receiver<Vec<u8>>) -> Self {
         HttpResponse {
-            status,
-            headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
-            body: body.into().into_bytes(),
+            stream: Some(stream),
+            ..Self::bytes(status, content_type, Vec::new())
         }
     }
 }

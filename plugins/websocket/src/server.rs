@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use happn_cluster_sdk::{ConnectionInfo, Host, HttpRequest, Result, ServeOptions};
-use http_body_util::{BodyExt, Full, Limited};
+
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, Limited, StreamBody};
+use hyper::body::Frame;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
 use hyper::{Request, Response, StatusCode};
@@ -171,7 +174,7 @@ async fn handle(
     host: Arc<dyn Host>,
     options: ServeOptions,
     slot: Arc<std::sync::Mutex<Option<Slot>>>,
-) -> std::result::Result<Response<Full<Bytes>>, Infallible> {
+) -> std::result::Result<Response<Body>, Infallible> {
     if is_upgrade(&req) {
         let Some(key) = req.headers().get(SEC_WEBSOCKET_KEY).cloned() else {
             return Ok(plain(StatusCode::BAD_REQUEST, "missing sec-websocket-key"));
@@ -198,7 +201,7 @@ async fn handle(
                 Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
             }
         });
-        let mut response = Response::new(Full::new(Bytes::new()));
+        let mut response = Response::new(Full::new(Bytes::new()).boxed_unsync());
         *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
         let headers = response.headers_mut();
         headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
@@ -232,7 +235,10 @@ async fn handle(
             remote: Some(remote),
         })
         .await;
-    let mut response = Response::new(Full::new(Bytes::from(answer.body)));
+    let mut response = Response::new(match answer.stream {
+        None => Full::new(Bytes::from(answer.body)).boxed_unsync(),
+        Some(stream) => streamed(answer.body, stream),
+    });
     *response.status_mut() =
         StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     for (name, value) in answer.headers {
@@ -246,8 +252,26 @@ async fn handle(
     Ok(response)
 }
 
-fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+/// The body of every HTTP answer: whole, or streamed as the host produces it.
+type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+/// A body of `first` and then every chunk of `stream`, each sent as it arrives.
+fn streamed(first: Vec<u8>, stream: tokio::sync::mpsc::Receiver<Vec<u8>>) -> Body {
+    let chunks = futures_util::stream::unfold(
+        (Some(first).filter(|f| !f.is_empty()), stream),
+        |(first, mut stream)| async move {
+            let chunk = match first {
+                Some(first) => first,
+                None => stream.recv().await?,
+            };
+            Some((Ok(Frame::data(Bytes::from(chunk))), (None, stream)))
+        },
+    );
+    StreamBody::new(chunks).boxed_unsync()
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())).boxed_unsync());
     *response.status_mut() = status;
     response
 }

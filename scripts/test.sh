@@ -76,4 +76,10 @@ cargo build --workspace --all-targets
 step "cargo test"
 cargo test --workspace -- --test-threads="${TEST_THREADS:-2}"
 
+step "embedding examples (cargo run --example …)"
+cargo run --quiet --example replicator_events
+cargo run --quiet --example custom_provider
+# Built as a downstream program would link it: default features off, one provider.
+cargo run --quiet --example embed_node --no-default-features --features sqlite
+
 step "all tests passed"

@@ -27,6 +27,19 @@ impl MemoryDatastore {
         Self::default()
     }
 
+    /// Puts `record` in the store exactly as given (timestamps and author kept), replacing
+    /// any record at its path: for providers built on this store that reload saved records.
+    pub fn restore(&self, record: Record) -> Result<()> {
+        self.write()?.insert(record.path.clone(), record);
+        Ok(())
+    }
+
+    /// Drops the record at `path`, if any (the counterpart of [`MemoryDatastore::restore`]).
+    pub fn forget(&self, path: &str) -> Result<()> {
+        self.write()?.remove(path);
+        Ok(())
+    }
+
     fn read(&self) -> Result<std::sync::RwLockReadGuard<'_, BTreeMap<String, Record>>> {
         self.records
             .read()

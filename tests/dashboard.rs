@@ -1,7 +1,8 @@
 //! The cluster dashboard: its event stream over HTTP (secure nodes need an admin token),
 //! and the page itself in a real browser against `happn-cluster dev --nodes 3 --secure`:
-//! three members appear STABLE, one node is SIGKILLed and leaves the page, the dev command
-//! reports it, and Ctrl-C (SIGTERM) stops the rest cleanly.
+//! three members appear STABLE (in the page and in `happn-cluster status`), one node is
+//! SIGKILLed and leaves the page, the dev command reports it, and Ctrl-C (SIGTERM) stops
+//! the rest cleanly.
 
 mod common;
 
@@ -143,6 +144,36 @@ fn the_dashboard_tracks_a_live_cluster_in_a_real_browser() {
         watched.dashboard,
         seen.join("\n")
     );
+    // `happn-cluster status` shows the same cluster, as a table and as JSON.
+    let internal = watched
+        .dashboard
+        .strip_suffix("/dashboard")
+        .expect("a dashboard URL")
+        .to_string();
+    let table = Command::new(env!("CARGO_BIN_EXE_happn-cluster"))
+        .args(["status", "--url", &internal, "--interval", "300ms"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(table.status.success(), "status: {text}");
+    assert!(
+        text.starts_with("node dev-1 ") && text.contains(": STABLE"),
+        "{text}"
+    );
+    for name in ["dev-1", "dev-2", "dev-3"] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(name) && l.contains("PEER")),
+            "{name} in {text}"
+        );
+    }
+    let json = Command::new(env!("CARGO_BIN_EXE_happn-cluster"))
+        .args(["status", "--url", &internal, "--interval", "0s", "--json"])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("status --json");
+    assert_eq!(json["httpStatus"], 200);
+    assert_eq!(json["health"]["members"].as_array().map(Vec::len), Some(3));
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let browser = Command::new("node")
@@ -174,6 +205,7 @@ fn the_dashboard_tracks_a_live_cluster_in_a_real_browser() {
             .unwrap_or_else(|| panic!("no {name} step in {report}"))
             .clone()
     };
+    // The page lists this node first, then the others by name.
     assert_eq!(
         step("stable")["members"],
         serde_json::json!(["dev-1", "dev-2", "dev-3"])

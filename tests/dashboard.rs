@@ -1,4 +1,5 @@
-//! The cluster dashboard: its event stream over HTTP (secure nodes need an admin token),
+//! `happn-cluster dev` and the cluster dashboard: dev clusters on PostgreSQL and MongoDB
+//! (SecantusDB); the dashboard's event stream over HTTP (secure nodes need an admin token),
 //! and the page itself in a real browser against `happn-cluster dev --nodes 3 --secure`:
 //! three members appear STABLE (in the page and in `happn-cluster status`), one node is
 //! SIGKILLed and leaves the page, the dev command reports it, and Ctrl-C (SIGTERM) stops
@@ -94,19 +95,13 @@ fn chromium() -> PathBuf {
     path
 }
 
-#[test]
-fn the_dashboard_tracks_a_live_cluster_in_a_real_browser() {
-    let chromium = chromium();
+/// Starts `happn-cluster dev` with `args` on free ports; its stdout lines arrive on the
+/// receiver.
+fn start_dev(args: &[&str]) -> (Proc, mpsc::Receiver<String>) {
     let mut dev = Proc(
         Command::new(env!("CARGO_BIN_EXE_happn-cluster"))
-            .args([
-                "dev",
-                "--nodes",
-                "3",
-                "--secure",
-                "--admin-password",
-                "dash-pass",
-            ])
+            .arg("dev")
+            .args(args)
             .args(["--client-port", "0", "--internal-port", "0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -122,11 +117,72 @@ fn the_dashboard_tracks_a_live_cluster_in_a_real_browser() {
             }
         }
     });
-    let mut seen = Vec::new();
-    wait_for(&lines, &mut seen, Duration::from_secs(60), |seen| {
-        let nodes = latest(seen);
-        nodes.len() == 3 && nodes.values().all(|n| n.stable)
+    (dev, lines)
+}
+
+/// Waits until the dev cluster shows `nodes` STABLE nodes.
+fn wait_stable(lines: &mpsc::Receiver<String>, seen: &mut Vec<String>, nodes: usize) {
+    wait_for(lines, seen, Duration::from_secs(60), |seen| {
+        let latest = latest(seen);
+        latest.len() == nodes && latest.values().all(|n| n.stable)
     });
+}
+
+/// SIGTERM, as Ctrl-C would; returns the exit status once the remaining output is read.
+fn stop_dev(
+    dev: &mut Proc,
+    lines: &mpsc::Receiver<String>,
+    seen: &mut Vec<String>,
+) -> std::process::ExitStatus {
+    // SAFETY: kill(2) on the child this test spawned and has not reaped.
+    unsafe {
+        libc::kill(dev.0.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = dev.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "dev did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    while let Ok(line) = lines.recv_timeout(Duration::from_secs(1)) {
+        seen.push(line);
+    }
+    status
+}
+
+#[test]
+fn dev_clusters_run_on_postgres_and_mongodb() {
+    let postgres = std::env::var("HAPPN_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let mongo = std::env::var("HAPPN_TEST_MONGO_URL")
+        .unwrap_or_else(|_| "mongodb://127.0.0.1:27017/?retryWrites=false".into());
+    for url in [postgres, mongo] {
+        let (mut dev, lines) = start_dev(&["--nodes", "2", "--datastore", &url]);
+        let mut seen = Vec::new();
+        wait_stable(&lines, &mut seen, 2);
+        let scheme = url.split("://").next().unwrap_or_default();
+        assert!(seen[0].contains(scheme), "the store is named: {}", seen[0]);
+        let status = stop_dev(&mut dev, &lines, &mut seen);
+        assert!(status.success(), "{url}: {status}\n{}", seen.join("\n"));
+        assert_eq!(
+            seen.iter().filter(|l| l.ends_with("stopped")).count(),
+            2,
+            "{}",
+            seen.join("\n")
+        );
+    }
+}
+
+#[test]
+fn the_dashboard_tracks_a_live_cluster_in_a_real_browser() {
+    let chromium = chromium();
+    let (mut dev, lines) =
+        start_dev(&["--nodes", "3", "--secure", "--admin-password", "dash-pass"]);
+    let mut seen = Vec::new();
+    wait_stable(&lines, &mut seen, 3);
+
     let folder = seen[0]
         .split("(files in ")
         .nth(1)
@@ -227,21 +283,7 @@ fn the_dashboard_tracks_a_live_cluster_in_a_real_browser() {
             .any(|l| l.starts_with("dev-3") && l.contains("EXITED"))
     });
     // Ctrl-C (SIGTERM here) stops the rest cleanly and removes the folder.
-    // SAFETY: kill(2) on the child this test spawned and has not reaped.
-    unsafe {
-        libc::kill(dev.0.id() as libc::pid_t, libc::SIGTERM);
-    }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = dev.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "dev did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    while let Ok(line) = lines.recv_timeout(Duration::from_secs(1)) {
-        seen.push(line);
-    }
+    let status = stop_dev(&mut dev, &lines, &mut seen);
     assert!(status.success(), "dev exits 0 after a signal: {status}");
     for name in ["dev-1", "dev-2"] {
         assert!(

@@ -153,10 +153,9 @@ fn datastore(spec: &str) -> Result<Value, String> {
 fn describe(datastore: &Value, folder: &Path) -> String {
     match datastore["provider"].as_str() {
         Some("sqlite") => format!("SQLite {}", folder.join("dev.sqlite").display()),
-        _ => datastore["settings"]["url"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
+        _ => happn_cluster_sdk::registry::redact_url(
+            datastore["settings"]["url"].as_str().unwrap_or_default(),
+        ),
     }
 }
 

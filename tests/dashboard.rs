@@ -356,6 +356,21 @@ async fn the_dashboard_stream_needs_an_admin_token_on_a_secure_node() {
     assert!(snapshots[1]["at"].as_i64() > snapshots[0]["at"].as_i64());
     assert!(snapshots[0]["counters"]["requests"].is_u64());
     assert_eq!(snapshots[0]["name"], node.name());
-    drop(stream);
-    node.shutdown(Duration::from_secs(1)).await;
+    // A dashboard left open does not hold up the node's stop, and its stream ends.
+    tokio::time::timeout(
+        Duration::from_secs(15),
+        node.shutdown(Duration::from_secs(1)),
+    )
+    .await
+    .expect("shutdown with an open dashboard stream");
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return true,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert_eq!(ended, Ok(true), "the stream closes when the node stops");
 }

@@ -67,6 +67,7 @@ pub async fn serve(
         let host = host.clone();
         let options = options.clone();
         let acceptor = acceptor.clone();
+        let stopping = shutdown.clone();
         tokio::spawn(async move {
             let activity = Activity::new();
             let idle_timeout = options.http_idle_timeout;
@@ -96,6 +97,7 @@ pub async fn serve(
                         .keep_alive(true)
                         .serve_connection(io, service)
                         .with_upgrades();
+                    let connection = serve_until_stopped(connection, stopping);
                     activity.close_when_idle(connection, idle_timeout).await
                 }
                 Some(acceptor) => {
@@ -120,6 +122,7 @@ pub async fn serve(
                         .keep_alive(true)
                         .serve_connection(io, service)
                         .with_upgrades();
+                    let connection = serve_until_stopped(connection, stopping);
                     activity.close_when_idle(connection, idle_timeout).await
                 }
             };
@@ -128,6 +131,30 @@ pub async fn serve(
             }
         });
     }
+}
+
+/// Drives one HTTP connection. Once the listener stops, the request in flight finishes and
+/// the connection closes: keep-alive connections and open event streams do not outlive
+/// the node. (Upgraded WebSockets have left hyper by then; the host drains those.)
+async fn serve_until_stopped<I, S, B>(
+    connection: hyper::server::conn::http1::UpgradeableConnection<I, S>,
+    mut stopping: watch::Receiver<bool>,
+) -> std::result::Result<(), hyper::Error>
+where
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => return result,
+        // A dropped sender means the owner is gone: stop too.
+        _ = stopping.wait_for(|stopping| *stopping) => {}
+    }
+    connection.as_mut().graceful_shutdown();
+    connection.await
 }
 
 fn headers_of(req: &Request<Incoming>) -> Vec<(String, String)> {

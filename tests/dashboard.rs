@@ -1,5 +1,6 @@
 //! `happn-cluster dev` and the cluster dashboard: dev clusters on PostgreSQL and MongoDB
-//! (SecantusDB); the dashboard's event stream over HTTP (secure nodes need an admin token),
+//! (SecantusDB), nodes that stop when their supervisor is killed; the dashboard's event
+//! stream over HTTP (secure nodes need an admin token),
 //! and the page itself in a real browser against `happn-cluster dev --nodes 3 --secure`:
 //! three members appear STABLE (in the page and in `happn-cluster status`), one node is
 //! SIGKILLed and leaves the page, the dev command reports it, and Ctrl-C (SIGTERM) stops
@@ -172,6 +173,46 @@ fn dev_clusters_run_on_postgres_and_mongodb() {
             "{}",
             seen.join("\n")
         );
+    }
+}
+
+/// Gone for good: a node process has exited (a zombie nobody reaps counts as exited).
+fn exited(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+    }
+}
+
+/// If the dev supervisor itself is SIGKILLed, its nodes do not run on unwatched: each gets
+/// SIGTERM from the kernel and stops.
+#[test]
+fn dev_nodes_stop_when_the_supervisor_is_killed() {
+    let (mut dev, lines) = start_dev(&["--nodes", "2"]);
+    let mut seen = Vec::new();
+    wait_stable(&lines, &mut seen, 2);
+    let pids: Vec<u32> = latest(&seen).values().map(|n| n.pid).collect();
+    assert_eq!(pids.len(), 2);
+    dev.0.kill().unwrap();
+    dev.0.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !pids.iter().all(|pid| exited(*pid)) {
+        assert!(
+            Instant::now() < deadline,
+            "nodes {pids:?} outlived their supervisor"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // What the killed supervisor could not remove.
+    if let Some(folder) = seen[0]
+        .split("(files in ")
+        .nth(1)
+        .and_then(|rest| rest.strip_suffix(')'))
+    {
+        let _ = std::fs::remove_dir_all(folder);
     }
 }
 

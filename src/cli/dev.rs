@@ -45,6 +45,8 @@ struct DevNode {
     internal_port: u16,
     child: Option<Child>,
     last_line: String,
+    /// Events received from peers at the last sample, and when.
+    last_events: Option<(u64, Instant)>,
 }
 
 /// Runs the dev cluster until a signal.
@@ -106,6 +108,7 @@ pub fn run(args: DevArgs) -> ExitCode {
                 internal_port,
                 child: Some(child),
                 last_line: String::new(),
+                last_events: None,
             }),
             Err(e) => {
                 eprintln!("error: cannot start {name}: {e}");
@@ -219,7 +222,8 @@ fn node_config(
 
 fn spawn(exe: &Path, folder: &Path, name: &str) -> std::io::Result<Child> {
     let log = std::fs::File::create(folder.join(format!("{name}.log")))?;
-    Command::new(exe)
+    let mut command = Command::new(exe);
+    command
         .arg("--config")
         .arg(folder.join(format!("{name}.json")))
         .env(
@@ -228,12 +232,34 @@ fn spawn(exe: &Path, folder: &Path, name: &str) -> std::io::Result<Child> {
         )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::from(log))
-        .spawn()
+        .stderr(Stdio::from(log));
+    stop_with_parent(&mut command);
+    command.spawn()
 }
 
-/// Prints each node's line when it changes, until a signal (success) or every node
-/// has exited (failure).
+/// A node outlives no supervisor: if `dev` itself dies (SIGKILL, a crash), the kernel sends
+/// each node SIGTERM, and it shuts down gracefully instead of running on unwatched.
+#[cfg(target_os = "linux")]
+fn stop_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2),
+    // which is async-signal-safe; it allocates nothing and touches no locks.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn stop_with_parent(_command: &mut Command) {}
+
+/// Shows each node's line until a signal (success) or every node has exited (failure). On
+/// a terminal the lines are redrawn in place every half second, with sessions and
+/// replicated events per second; otherwise (pipes, logs) a line is printed when it changes.
 fn watch(nodes: &mut [DevNode]) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -245,10 +271,12 @@ fn watch(nodes: &mut [DevNode]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
     runtime.block_on(async {
         let signal = super::wait_for_signal();
         tokio::pin!(signal);
         let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let mut drawn = false;
         loop {
             tokio::select! {
                 _ = &mut signal => {
@@ -257,13 +285,24 @@ fn watch(nodes: &mut [DevNode]) -> ExitCode {
                 }
                 _ = tick.tick() => {}
             }
-            for node in nodes.iter_mut() {
-                let line = node_line(node).await;
-                if line != node.last_line {
-                    println!("{line}");
-                    node.last_line = line;
-                }
+            let mut frame = String::new();
+            if terminal && drawn {
+                // Back to the first node's line.
+                frame.push_str(&format!("\x1b[{}A", nodes.len()));
             }
+            for node in nodes.iter_mut() {
+                let (line, live) = node_line(node).await;
+                if terminal {
+                    frame.push_str(&format!("\r\x1b[2K{line}  {live}\n"));
+                } else if line != node.last_line {
+                    frame.push_str(&line);
+                    frame.push('\n');
+                }
+                node.last_line = line;
+            }
+            print!("{frame}");
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+            drawn = true;
             if nodes.iter().all(|n| n.child.is_none()) {
                 eprintln!("every node has exited (logs are kept with --keep)");
                 return ExitCode::FAILURE;
@@ -272,36 +311,56 @@ fn watch(nodes: &mut [DevNode]) -> ExitCode {
     })
 }
 
-/// One node's status line.
-async fn node_line(node: &mut DevNode) -> String {
+/// One node's status line, and its live figures (sessions, replicated events/s).
+async fn node_line(node: &mut DevNode) -> (String, String) {
     if let Some(child) = node.child.as_mut()
         && let Ok(Some(status)) = child.try_wait()
     {
         node.child = None;
-        return format!("{:<7} EXITED ({status})", node.name);
+        return (format!("{:<7} EXITED ({status})", node.name), String::new());
     }
-    let Some(child) = node.child.as_ref() else {
-        return node.last_line.clone();
+    let Some(pid) = node.child.as_ref().map(Child::id) else {
+        return (node.last_line.clone(), String::new());
     };
     let internal = format!("http://127.0.0.1:{}", node.internal_port);
-    let state = match happn_cluster::client::http::get(&internal, "/health", None).await {
-        Ok((_, body)) => serde_json::from_str::<Value>(&body)
-            .ok()
-            .and_then(|h| {
-                let state = h["state"].as_str()?.to_string();
-                let peers = h["peers"].as_u64().unwrap_or(0);
-                Some(format!("{state} · {peers} full peers"))
-            })
-            .unwrap_or_else(|| "STARTING".into()),
-        Err(_) => "STARTING".into(),
+    let health = match happn_cluster::client::http::get(&internal, "/health", None).await {
+        Ok((_, body)) => serde_json::from_str::<Value>(&body).ok(),
+        Err(_) => None,
     };
-    format!(
-        "{:<7} {:<40} clients http://127.0.0.1:{}  dashboard {internal}/dashboard  pid {}",
-        node.name,
-        state,
-        node.client_port,
-        child.id()
-    )
+    let state = health
+        .as_ref()
+        .and_then(|h| {
+            let state = h["state"].as_str()?;
+            let peers = h["peers"].as_u64().unwrap_or(0);
+            Some(format!("{state} · {peers} full peers"))
+        })
+        .unwrap_or_else(|| "STARTING".into());
+    let live = health
+        .as_ref()
+        .map(|h| live_figures(node, h))
+        .unwrap_or_default();
+    let line = format!(
+        "{:<7} {:<40} clients http://127.0.0.1:{}  dashboard {internal}/dashboard  pid {pid}",
+        node.name, state, node.client_port,
+    );
+    (line, live)
+}
+
+/// `3 sessions · 1200 ev/s` (events received from peers), from two `/health` samples.
+fn live_figures(node: &mut DevNode, health: &Value) -> String {
+    let events: u64 = health["members"]
+        .as_array()
+        .map(|members| members.iter().filter_map(|m| m["eventsIn"].as_u64()).sum())
+        .unwrap_or(0);
+    let now = Instant::now();
+    let rate = node
+        .last_events
+        .map(|(before, at)| {
+            events.saturating_sub(before) as f64 / now.duration_since(at).as_secs_f64().max(1e-3)
+        })
+        .unwrap_or(0.0);
+    node.last_events = Some((events, now));
+    format!("{} sessions · {rate:.0} ev/s in", health["sessions"])
 }
 
 /// Stops every node: SIGTERM, then SIGKILL for any still running after 10 s.

@@ -256,9 +256,13 @@ async fn a_node_killed_mid_write_loses_nothing_for_the_others_and_rejoins() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_node_does_not_stall_the_others_and_catches_up() {
     let cluster = Cluster::new(3);
+    // The stopped node catches up in a burst (its peers replay 400 events of 64 KiB, about
+    // 25 MiB) and passes it on to its local subscriber, a client in this test process that
+    // may read slower than that: its outbound budget holds the whole burst, so the
+    // slow-consumer cut (8 MiB by default) does not turn the catch-up into a client's loss.
     let procs = [
         cluster.start(0, 0),
-        cluster.start(1, 0),
+        cluster.start_with(1, 0, json!({"outboundQueueBytes": 64 * 1024 * 1024})),
         cluster.start(2, 0),
     ];
     assert!(
@@ -275,8 +279,8 @@ async fn a_stopped_node_does_not_stall_the_others_and_catches_up() {
         .unwrap();
     const WRITES: u64 = 600;
     let pid = procs[1].0.id().to_string();
-    // 64 KiB events: more than the kernel's socket buffers hold while the peer is stopped
-    // (and, with a 256 KiB queue, a replay part carries only a few of them).
+    // 64 KiB events: more than the kernel's socket buffers hold while the peer is stopped,
+    // so node 0 cuts its link as a slow consumer and the gap must be replayed.
     let pad = "x".repeat(64 * 1024);
     for n in 0..WRITES {
         if n == 100 {

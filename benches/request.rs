@@ -73,20 +73,8 @@ impl Wire {
 }
 
 fn config(secure: bool) -> Config {
-    let mut config = Config {
-        host: "127.0.0.1".into(),
-        port: 0,
-        secure,
-        ..Config::default()
-    };
-    config.services.proxy.config.host = "127.0.0.1".into();
-    config.services.proxy.config.port = 0;
-    config.services.data.config.datastores = vec![DatastoreConfig {
-        name: "memory".into(),
-        provider: Some("memory".into()),
-        is_default: true,
-        ..DatastoreConfig::default()
-    }];
+    let mut config = Config::loopback(DatastoreConfig::new("memory", "memory", Value::Null));
+    config.secure = secure;
     if secure {
         config.services.security.config = serde_json::from_value(json!({
             "pbkdf2Iterations": 64,

@@ -21,21 +21,11 @@ use happn_provider_journal::JournalDatastore;
 use serde_json::json;
 
 fn config(journal: &std::path::Path) -> Config {
-    let mut config = Config {
-        host: "127.0.0.1".into(),
-        port: 0,
-        ..Config::default()
-    };
-    config.services.proxy.config.host = "127.0.0.1".into();
-    config.services.proxy.config.port = 0;
-    config.services.data.config.datastores = vec![DatastoreConfig {
-        name: "main".into(),
-        provider: Some("journal".into()),
-        is_default: true,
-        settings: json!({"path": journal.to_string_lossy()}),
-        ..DatastoreConfig::default()
-    }];
-    config
+    Config::loopback(DatastoreConfig::new(
+        "main",
+        "journal",
+        json!({"path": journal.to_string_lossy()}),
+    ))
 }
 
 #[tokio::main]

@@ -36,21 +36,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("linked datastore providers: {linked:?}");
 
     let file = std::env::temp_dir().join(format!("happn-embed-{}.sqlite", std::process::id()));
-    let mut config = Config {
-        name: Some("embedded".into()),
-        host: "127.0.0.1".into(),
-        port: 0,
-        ..Config::default()
-    };
-    config.services.proxy.config.host = "127.0.0.1".into();
-    config.services.proxy.config.port = 0;
-    config.services.data.config.datastores = vec![DatastoreConfig {
-        name: "local".into(),
-        provider: Some("sqlite".into()),
-        is_default: true,
-        settings: json!({"filename": file.to_string_lossy()}),
-        ..DatastoreConfig::default()
-    }];
+    let mut config = Config::loopback(DatastoreConfig::new(
+        "local",
+        "sqlite",
+        json!({"filename": file.to_string_lossy()}),
+    ));
+    config.name = Some("embedded".into());
     let node = Node::start(config).await?;
     let client_url = format!("http://{}", node.client_addr().ok_or("no client port")?);
     println!("node {} serves clients at {client_url}", node.name());

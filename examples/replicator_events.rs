@@ -15,21 +15,12 @@ use happn_cluster::config::{Config, DatastoreConfig, Millis};
 use serde_json::{Value, json};
 
 fn node_config(dir: &std::path::Path, name: &str) -> Config {
-    let mut config = Config {
-        name: Some(name.into()),
-        host: "127.0.0.1".into(),
-        port: 0,
-        ..Config::default()
-    };
-    config.services.proxy.config.host = "127.0.0.1".into();
-    config.services.proxy.config.port = 0;
-    config.services.data.config.datastores = vec![DatastoreConfig {
-        name: "shared".into(),
-        provider: Some("sqlite".into()),
-        is_default: true,
-        settings: json!({"filename": dir.join("example.sqlite").to_string_lossy()}),
-        ..DatastoreConfig::default()
-    }];
+    let mut config = Config::loopback(DatastoreConfig::new(
+        "shared",
+        "sqlite",
+        json!({"filename": dir.join("example.sqlite").to_string_lossy()}),
+    ));
+    config.name = Some(name.into());
     let orchestrator = &mut config.services.orchestrator.config;
     orchestrator.cluster.insert("happn-cluster-node".into(), 2);
     orchestrator.timing.keep_alive = Millis(200);

@@ -49,6 +49,38 @@ impl Default for Config {
     }
 }
 
+impl Config {
+    /// A node for one machine: both ports on 127.0.0.1, chosen by the OS (read them back
+    /// with `Node::peer_addr` and `Node::client_addr`), every path in `datastore`. What
+    /// embedding programs, examples and tests start from.
+    pub fn loopback(datastore: DatastoreConfig) -> Config {
+        let mut config = Config {
+            host: "127.0.0.1".into(),
+            port: 0,
+            ..Config::default()
+        };
+        config.services.proxy.config.host = "127.0.0.1".into();
+        config.services.proxy.config.port = 0;
+        config.services.data.config.datastores = vec![DatastoreConfig {
+            is_default: true,
+            ..datastore
+        }];
+        config
+    }
+}
+
+impl DatastoreConfig {
+    /// A datastore named `name` of provider `provider` with these settings.
+    pub fn new(name: &str, provider: &str, settings: Value) -> DatastoreConfig {
+        DatastoreConfig {
+            name: name.into(),
+            provider: Some(provider.into()),
+            settings,
+            ..DatastoreConfig::default()
+        }
+    }
+}
+
 /// `services.*`: one `{config: …}` block per service.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]

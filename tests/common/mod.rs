@@ -16,19 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// A config for a test node: loopback, ephemeral ports, memory store.
 pub fn test_config() -> Config {
-    let mut config = Config {
-        host: "127.0.0.1".into(),
-        port: 0,
-        ..Config::default()
-    };
-    config.services.proxy.config.host = "127.0.0.1".into();
-    config.services.proxy.config.port = 0;
-    config.services.data.config.datastores = vec![DatastoreConfig {
-        name: "memory".into(),
-        provider: Some("memory".into()),
-        is_default: true,
-        ..DatastoreConfig::default()
-    }];
+    let mut config = Config::loopback(DatastoreConfig::new("memory", "memory", Value::Null));
     config.services.session.config.ping_interval = Millis(25_000);
     // Cheap hashing keeps tests fast; production keeps happn's 10000 iterations.
     config.services.security.config.pbkdf2_iterations = 64;

@@ -13,38 +13,20 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use happn_cluster::Node;
 use happn_cluster::config::{Config, DatastoreConfig};
-use happn_cluster_sdk::{ByteBudget, Connection, ConnectionInfo, Inbound, Outbound, Terminator};
+use happn_cluster_sdk::{Connection, InProcessPeer};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
-/// One in-process session: the transport's two queues, held from the transport's side.
+/// One in-process session, held from the transport's side.
 struct Wire {
-    to_session: mpsc::Sender<Inbound>,
-    from_session: mpsc::Receiver<Outbound>,
-    outbound_bytes: Arc<ByteBudget>,
+    peer: InProcessPeer,
     next_id: u64,
 }
 
 impl Wire {
     fn attach(node: &Node) -> Wire {
-        let (to_session, inbound) = mpsc::channel(64);
-        let (outbound, from_session) = mpsc::channel(64);
-        let outbound_bytes = ByteBudget::new(8 << 20);
-        let (terminator, _terminated) = Terminator::new();
-        node.attach(Connection {
-            info: ConnectionInfo::default(),
-            outbound,
-            outbound_bytes: outbound_bytes.clone(),
-            inbound,
-            inbound_bytes: ByteBudget::new(10 << 20),
-            terminator,
-        });
-        Wire {
-            to_session,
-            from_session,
-            outbound_bytes,
-            next_id: 1,
-        }
+        let (connection, peer) = Connection::in_process(64, 8 << 20);
+        node.attach(connection);
+        Wire { peer, next_id: 1 }
     }
 
     /// Sends one request and returns its reply text.
@@ -59,16 +41,8 @@ impl Wire {
     }
 
     async fn send_text(&mut self, frame: String) -> Arc<str> {
-        if self.to_session.send(Inbound::Text(frame)).await.is_err() {
-            panic!("session ended");
-        }
-        match self.from_session.recv().await {
-            Some(Outbound::Text(reply)) => {
-                self.outbound_bytes.give_back(reply.len());
-                reply
-            }
-            other => panic!("no reply: {other:?}"),
-        }
+        assert!(self.peer.send(frame).await, "session ended");
+        self.peer.recv().await.expect("a reply")
     }
 }
 

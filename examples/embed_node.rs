@@ -22,9 +22,7 @@ use std::time::Duration;
 use happn_cluster::Node;
 use happn_cluster::client::{Client, ClientOptions};
 use happn_cluster::config::{Config, DatastoreConfig};
-use happn_cluster_sdk::{
-    ByteBudget, Connection, ConnectionInfo, DatastorePlugin, Inbound, Outbound, Terminator,
-};
+use happn_cluster_sdk::{Connection, DatastorePlugin};
 use serde_json::json;
 
 #[tokio::main]
@@ -47,22 +45,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("node {} serves clients at {client_url}", node.name());
 
     // In process: the program's own session, no socket.
-    let (to_node, inbound) = tokio::sync::mpsc::channel(8);
-    let (outbound, mut from_node) = tokio::sync::mpsc::channel(8);
-    let (terminator, _terminated) = Terminator::new();
-    node.attach(Connection {
-        info: ConnectionInfo::default(),
-        outbound,
-        outbound_bytes: ByteBudget::new(1 << 20),
-        inbound,
-        inbound_bytes: ByteBudget::new(1 << 20),
-        terminator,
-    });
+    let (connection, mut session) = Connection::in_process(8, 1 << 20);
+    node.attach(connection);
     let set = json!({"action": "set", "eventId": 1, "path": "/embedded/greeting", "data": {"text": "hello"}});
-    to_node.send(Inbound::Text(set.to_string())).await?;
-    match from_node.recv().await {
-        Some(Outbound::Text(reply)) => println!("in-process set answered: {reply}"),
-        other => return Err(format!("no reply: {other:?}").into()),
+    session.send(set.to_string()).await;
+    match session.recv().await {
+        Some(reply) => println!("in-process set answered: {reply}"),
+        None => return Err("the in-process session ended without a reply".into()),
     }
 
     // Over the socket: what any happn client sees.
@@ -74,7 +63,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("the client did not read what the program wrote".into());
     }
     client.disconnect().await;
-    drop(to_node);
+    session.close("done").await;
     node.shutdown(Duration::from_secs(1)).await;
     let _ = std::fs::remove_file(&file);
     for suffix in ["-wal", "-shm"] {

@@ -1,23 +1,20 @@
 //! Embedding: a program talks to its node through an in-process connection
-//! (`Node::attach`), a session like any socket's.
+//! (`Connection::in_process` + `Node::attach`), a session like any socket's.
 
 mod common;
 
 use std::time::Duration;
 
 use happn_cluster::client::OnOptions;
-use happn_cluster_sdk::{ByteBudget, Connection, ConnectionInfo, Inbound, Outbound, Terminator};
+use happn_cluster_sdk::{Connection, InProcessPeer};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
-async fn reply(from_session: &mut mpsc::Receiver<Outbound>) -> Value {
-    let frame = tokio::time::timeout(Duration::from_secs(5), from_session.recv())
+async fn reply(peer: &mut InProcessPeer) -> Value {
+    let frame = tokio::time::timeout(Duration::from_secs(5), peer.recv())
         .await
-        .expect("a reply in time");
-    match frame {
-        Some(Outbound::Text(text)) => serde_json::from_str(&text).expect("JSON reply"),
-        other => panic!("expected a text frame, got {other:?}"),
-    }
+        .expect("a reply in time")
+        .expect("the session is open");
+    serde_json::from_str(&frame).expect("JSON reply")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -29,23 +26,11 @@ async fn an_attached_connection_is_a_session() {
         .await
         .unwrap();
 
-    let (to_session, inbound) = mpsc::channel(8);
-    let (outbound, mut from_session) = mpsc::channel(8);
-    let (terminator, _terminated) = Terminator::new();
-    node.attach(Connection {
-        info: ConnectionInfo::default(),
-        outbound,
-        outbound_bytes: ByteBudget::new(1 << 20),
-        inbound,
-        inbound_bytes: ByteBudget::new(1 << 20),
-        terminator,
-    });
+    let (connection, mut peer) = Connection::in_process(8, 1 << 20);
+    node.attach(connection);
     let set = json!({"action": "set", "eventId": 7, "path": "/embedded/a", "data": {"n": 1}});
-    to_session
-        .send(Inbound::Text(set.to_string()))
-        .await
-        .unwrap();
-    let answer = reply(&mut from_session).await;
+    assert!(peer.send(set.to_string()).await);
+    let answer = reply(&mut peer).await;
     assert_eq!(answer["_meta"]["status"], "ok", "{answer}");
     assert_eq!(answer["_meta"]["eventId"], 7);
     assert_eq!(answer["data"]["n"], 1);
@@ -60,18 +45,12 @@ async fn an_attached_connection_is_a_session() {
     );
 
     // A bad frame gets an error reply and the session keeps serving.
-    to_session
-        .send(Inbound::Text("{not json".into()))
-        .await
-        .unwrap();
-    let answer = reply(&mut from_session).await;
+    assert!(peer.send("{not json").await);
+    let answer = reply(&mut peer).await;
     assert_eq!(answer["_meta"]["status"], "error", "{answer}");
     let get = json!({"action": "get", "eventId": 8, "path": "/embedded/a"});
-    to_session
-        .send(Inbound::Text(get.to_string()))
-        .await
-        .unwrap();
-    assert_eq!(reply(&mut from_session).await["data"]["n"], 1);
+    assert!(peer.send(get.to_string()).await);
+    assert_eq!(reply(&mut peer).await["data"]["n"], 1);
     assert_eq!(
         node.sessions().len(),
         2,
@@ -79,9 +58,31 @@ async fn an_attached_connection_is_a_session() {
     );
 
     // Ending the connection ends the session.
-    to_session
-        .send(Inbound::Closed("embedder done".into()))
-        .await
-        .unwrap();
+    peer.close("embedder done").await;
     assert!(common::eventually(|| node.sessions().len() == 1).await);
+}
+
+/// The host ending the session (here: the node stopping) ends the peer's stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attached_connection_ends_when_the_node_stops() {
+    let node = common::start_node().await;
+    let (connection, mut peer) = Connection::in_process(8, 1 << 20);
+    node.attach(connection);
+    let describe = json!({"action": "describe", "eventId": 1});
+    assert!(peer.send(describe.to_string()).await);
+    assert_eq!(reply(&mut peer).await["_meta"]["status"], "ok");
+    node.shutdown(Duration::from_millis(200)).await;
+    let mut ended = false;
+    for _ in 0..10 {
+        match tokio::time::timeout(Duration::from_secs(2), peer.recv()).await {
+            Ok(None) => {
+                ended = true;
+                break;
+            }
+            // The shutdown notice comes first.
+            Ok(Some(_)) => {}
+            Err(_) => break,
+        }
+    }
+    assert!(ended, "recv ends once the node has stopped");
 }

@@ -37,8 +37,8 @@ pub use registry::{
     AuthPlugin, BuildContext, DatastorePlugin, DiscoveryPlugin, Plugin, TransportPlugin,
 };
 pub use transport::{
-    ByteBudget, Connection, ConnectionInfo, Host, HttpRequest, HttpResponse, Inbound, Outbound,
-    ServeOptions, Termination, Terminator, TlsFiles, Transport,
+    ByteBudget, Connection, ConnectionInfo, Host, HttpRequest, HttpResponse, InProcessPeer,
+    Inbound, Outbound, ServeOptions, Termination, Terminator, TlsFiles, Transport,
 };
 
 /// Re-exported so plugins can `inventory::submit!` without depending on `inventory` themselves.

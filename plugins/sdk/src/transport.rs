@@ -200,6 +200,81 @@ pub struct Connection {
     pub terminator: Terminator,
 }
 
+impl Connection {
+    /// A connection with no socket behind it, and the transport's end of it: for programs
+    /// that talk to an embedded node in process, and for tests. `frames` bounds both
+    /// queues; `bytes` is each direction's byte budget.
+    pub fn in_process(frames: usize, bytes: usize) -> (Connection, InProcessPeer) {
+        let (to_host, inbound) = mpsc::channel(frames.max(1));
+        let (outbound, from_host) = mpsc::channel(frames.max(1));
+        let (terminator, terminated) = Terminator::new();
+        let outbound_bytes = ByteBudget::new(bytes);
+        let inbound_bytes = ByteBudget::new(bytes);
+        let connection = Connection {
+            info: ConnectionInfo::default(),
+            outbound,
+            outbound_bytes: outbound_bytes.clone(),
+            inbound,
+            inbound_bytes: inbound_bytes.clone(),
+            terminator,
+        };
+        let peer = InProcessPeer {
+            to_host,
+            from_host,
+            outbound_bytes,
+            inbound_bytes,
+            terminated,
+        };
+        (connection, peer)
+    }
+}
+
+/// The transport's end of an in-process [`Connection`]: send frames to the host, receive
+/// what it writes back. Dropping it ends the connection.
+#[derive(Debug)]
+pub struct InProcessPeer {
+    to_host: mpsc::Sender<Inbound>,
+    from_host: mpsc::Receiver<Outbound>,
+    outbound_bytes: Arc<ByteBudget>,
+    inbound_bytes: Arc<ByteBudget>,
+    terminated: watch::Receiver<Option<Termination>>,
+}
+
+impl InProcessPeer {
+    /// Sends one text frame (a JSON request), waiting while the host has a full budget of
+    /// unhandled frames. False once the host has dropped the connection.
+    pub async fn send(&self, text: impl Into<String>) -> bool {
+        let text = text.into();
+        self.inbound_bytes.take(text.len()).await
+            && self.to_host.send(Inbound::Text(text)).await.is_ok()
+    }
+
+    /// The next frame the host wrote, or `None` once it closed the connection (a close
+    /// request, or an immediate termination).
+    pub async fn recv(&mut self) -> Option<Arc<str>> {
+        if self.terminated.borrow().is_some() {
+            return None;
+        }
+        tokio::select! {
+            // Frames already queued come first.
+            biased;
+            frame = self.from_host.recv() => match frame {
+                Some(Outbound::Text(text)) => {
+                    self.outbound_bytes.give_back(text.len());
+                    Some(text)
+                }
+                Some(Outbound::Close { .. }) | None => None,
+            },
+            _ = self.terminated.changed() => None,
+        }
+    }
+
+    /// Ends the connection from the transport's side, with `reason` for the host's logs.
+    pub async fn close(self, reason: &str) {
+        let _ = self.to_host.send(Inbound::Closed(reason.to_string())).await;
+    }
+}
+
 /// A plain HTTP request the transport received (anything that is not a websocket upgrade).
 #[derive(Debug, Clone, Default)]
 pub struct HttpRequest {

@@ -31,7 +31,7 @@ pub struct MemberRate {
 
 /// Samples `url`'s `/health` twice, `interval` apart (once when the interval is zero).
 pub async fn sample(url: &str, token: Option<&str>, interval: Duration) -> Result<Status> {
-    let first = fetch(url, token).await?;
+    let first = health(url, token).await?;
     let started = Instant::now();
     if interval.is_zero() {
         return Ok(Status {
@@ -41,7 +41,7 @@ pub async fn sample(url: &str, token: Option<&str>, interval: Duration) -> Resul
         });
     }
     tokio::time::sleep(interval).await;
-    let (http_status, health) = fetch(url, token).await?;
+    let (http_status, health) = health(url, token).await?;
     let seconds = started.elapsed().as_secs_f64().max(1e-3);
     let count = |doc: &Value, endpoint: &str, key: &str| {
         members(doc)
@@ -72,7 +72,8 @@ pub async fn sample(url: &str, token: Option<&str>, interval: Duration) -> Resul
     })
 }
 
-async fn fetch(url: &str, token: Option<&str>) -> Result<(u16, Value)> {
+/// One `/health` document of the node at `url`, with its HTTP status (200 when healthy).
+pub async fn health(url: &str, token: Option<&str>) -> Result<(u16, Value)> {
     let (status, body) = crate::client::http::get(url, "/health", token).await?;
     if status == 401 || status == 403 {
         return Err(Error::Unauthorized(format!(

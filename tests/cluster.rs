@@ -16,23 +16,8 @@ use serde_json::{Value, json};
 
 /// A cluster node config over the SQLite file in `dir`, with quick timings.
 fn cluster_config(dir: &std::path::Path, minimum: u32) -> Config {
-    let mut config = common::test_config();
-    config.services.data.config.datastores = vec![DatastoreConfig {
-        name: "shared".into(),
-        provider: Some("sqlite".into()),
-        is_default: true,
-        settings: json!({"filename": dir.join("cluster.db").to_string_lossy(), "table": "happn"}),
-        ..DatastoreConfig::default()
-    }];
-    let orchestrator = &mut config.services.orchestrator.config;
-    orchestrator
-        .cluster
-        .insert("happn-cluster-node".into(), minimum);
-    orchestrator.timing.keep_alive = Millis(200);
-    orchestrator.timing.keep_alive_threshold = Millis(1_000);
-    orchestrator.timing.member_refresh = Millis(200);
-    orchestrator.timing.health_report = Millis(1_000);
-    orchestrator.timing.stabilise_timeout = Some(Millis(20_000));
+    let mut config = common::sqlite_cluster_config(dir, minimum);
+    config.services.orchestrator.config.timing.health_report = Millis(1_000);
     config
         .services
         .replicator

@@ -12,24 +12,17 @@ use std::time::Duration;
 
 use happn_cluster::Node;
 use happn_cluster::client::{Client, ClientOptions, OnOptions};
-use happn_cluster::config::{Config, DatastoreConfig, Millis};
+use happn_cluster::config::{Config, Millis};
 use serde_json::{Value, json};
 
 fn cluster_config(dir: &std::path::Path) -> Config {
-    let mut config = common::test_config();
-    config.services.data.config.datastores = vec![DatastoreConfig {
-        name: "shared".into(),
-        provider: Some("sqlite".into()),
-        is_default: true,
-        settings: json!({"filename": dir.join("cluster.db").to_string_lossy(), "table": "happn"}),
-        ..DatastoreConfig::default()
-    }];
-    let orchestrator = &mut config.services.orchestrator.config;
-    orchestrator.cluster.insert("happn-cluster-node".into(), 3);
-    orchestrator.timing.keep_alive = Millis(200);
-    orchestrator.timing.keep_alive_threshold = Millis(2_000);
-    orchestrator.timing.member_refresh = Millis(200);
-    orchestrator.timing.stabilise_timeout = Some(Millis(20_000));
+    let mut config = common::sqlite_cluster_config(dir, 3);
+    config
+        .services
+        .orchestrator
+        .config
+        .timing
+        .keep_alive_threshold = Millis(2_000);
     config
 }
 

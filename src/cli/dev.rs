@@ -323,10 +323,10 @@ async fn node_line(node: &mut DevNode) -> (String, String) {
         return (node.last_line.clone(), String::new());
     };
     let internal = format!("http://127.0.0.1:{}", node.internal_port);
-    let health = match happn_cluster::client::http::get(&internal, "/health", None).await {
-        Ok((_, body)) => serde_json::from_str::<Value>(&body).ok(),
-        Err(_) => None,
-    };
+    let health = happn_cluster::status::health(&internal, None)
+        .await
+        .ok()
+        .map(|(_, health)| health);
     let state = health
         .as_ref()
         .and_then(|h| {

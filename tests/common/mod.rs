@@ -23,6 +23,30 @@ pub fn test_config() -> Config {
     config
 }
 
+/// A cluster test node: [`test_config`] on the shared SQLite file `dir/cluster.db`, at
+/// least `minimum` members of the default service, fast membership timings (a dead member
+/// leaves after 1 s) and 20 s to stabilise.
+pub fn sqlite_cluster_config(dir: &std::path::Path, minimum: u32) -> Config {
+    let mut config = test_config();
+    config.services.data.config.datastores = vec![DatastoreConfig {
+        is_default: true,
+        ..DatastoreConfig::new(
+            "shared",
+            "sqlite",
+            serde_json::json!({"filename": dir.join("cluster.db").to_string_lossy(), "table": "happn"}),
+        )
+    }];
+    let orchestrator = &mut config.services.orchestrator.config;
+    orchestrator
+        .cluster
+        .insert("happn-cluster-node".into(), minimum);
+    orchestrator.timing.keep_alive = Millis(200);
+    orchestrator.timing.keep_alive_threshold = Millis(1_000);
+    orchestrator.timing.member_refresh = Millis(200);
+    orchestrator.timing.stabilise_timeout = Some(Millis(20_000));
+    config
+}
+
 /// A secure test node with two groups and two users:
 /// `reader` (group `readers`: get+on `/shared/*`, prohibit get `/shared/secret/*`) and
 /// `writer` (group `writers`: everything on `/shared/*`, set on `/inbox/*`).

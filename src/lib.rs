@@ -33,6 +33,7 @@ pub mod security;
 pub mod selfsigned;
 pub mod session;
 pub mod status;
+pub mod trust;
 
 pub use happn_cluster_sdk as sdk;
 pub use node::{Node, NodeBuilder};

@@ -95,6 +95,19 @@ pub struct Metrics {
     pub replication_lost: Counter,
     /// Replay requests made to peers.
     pub replay_requests: Counter,
+    /// Peer handshakes refused (wrong key, wrong cluster, malformed, wrong port).
+    pub peer_handshake_failures: Counter,
+    /// Membership records ignored for a missing or wrong signature or an invalid field.
+    pub membership_records_refused: Counter,
+    /// Replay requests refused for exceeding the per-peer rate.
+    pub replay_rate_limited: Counter,
+    /// Publications dropped from the replay buffer to keep it within its byte bound.
+    pub replay_evicted_bytes: Counter,
+    /// Bytes of publications in the replay buffer now.
+    pub replay_buffer_bytes: Gauge,
+    /// Logins refused because too many from the same address were waiting, or the wait
+    /// would pass their deadline.
+    pub logins_shed: Counter,
 }
 
 impl Metrics {
@@ -172,7 +185,7 @@ impl Metrics {
             "Live subscriptions.",
             subscriptions as u64,
         );
-        let cluster: [(&str, &str, &str, u64); 12] = [
+        let cluster: [(&str, &str, &str, u64); 18] = [
             (
                 "replayed_events_total",
                 "counter",
@@ -244,6 +257,42 @@ impl Metrics {
                 "counter",
                 "Member lookups that failed.",
                 self.membership_failures.get(),
+            ),
+            (
+                "peer_handshake_failures_total",
+                "counter",
+                "Peer handshakes refused (wrong key or cluster, malformed, wrong port).",
+                self.peer_handshake_failures.get(),
+            ),
+            (
+                "membership_records_refused_total",
+                "counter",
+                "Membership records ignored: unsigned, wrongly signed or invalid.",
+                self.membership_records_refused.get(),
+            ),
+            (
+                "replay_rate_limited_total",
+                "counter",
+                "Replay requests refused for exceeding the per-peer rate.",
+                self.replay_rate_limited.get(),
+            ),
+            (
+                "replay_evicted_bytes_total",
+                "counter",
+                "Bytes of publications dropped from the replay buffer by its byte bound.",
+                self.replay_evicted_bytes.get(),
+            ),
+            (
+                "replay_buffer_bytes",
+                "gauge",
+                "Bytes of publications kept for peers to replay.",
+                self.replay_buffer_bytes.get(),
+            ),
+            (
+                "logins_shed_total",
+                "counter",
+                "Logins refused at once: too many waiting from one address, or past their deadline.",
+                self.logins_shed.get(),
             ),
         ];
         for (name, kind, help, value) in cluster {

@@ -37,7 +37,13 @@ impl Host for NodeHost {
     fn accept(&self, connection: Connection) {
         // Once stopping there is no token: the session is refused politely.
         let token = self.sessions.sessions.admit();
-        tokio::spawn(session::run(self.sessions.clone(), connection, token));
+        let internal = self.port == http::Port::Internal;
+        tokio::spawn(session::run(
+            self.sessions.clone(),
+            connection,
+            token,
+            internal,
+        ));
     }
 
     async fn http(&self, request: HttpRequest) -> HttpResponse {
@@ -149,6 +155,7 @@ impl NodeBuilder {
             &mut lifecycle,
         )
         .await?;
+        let _ = sessions.peer_authority.set(cluster.authority().clone());
         let http_state = Arc::new(HttpState {
             name: name.clone(),
             secure: config.secure,
@@ -361,7 +368,12 @@ impl Node {
     /// runtime. Refused politely once the node is stopping.
     pub fn attach(&self, connection: happn_cluster_sdk::Connection) {
         let token = self.sessions.sessions.admit();
-        tokio::spawn(session::run(self.sessions.clone(), connection, token));
+        tokio::spawn(session::run(
+            self.sessions.clone(),
+            connection,
+            token,
+            false,
+        ));
     }
 
     /// The node's name.

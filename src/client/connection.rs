@@ -85,6 +85,11 @@ async fn handshake(client: &Client) -> Result<()> {
         )
         .await?;
     client.request("describe", None, Value::Null, None).await?;
+    if let Some(authenticator) = options.authenticator.clone() {
+        let session = authenticator.authenticate(client).await?;
+        client.state().session = Some(session);
+        return Ok(());
+    }
     let mut login = Map::new();
     if let Some(username) = &options.username {
         login.insert("username".into(), username.clone().into());

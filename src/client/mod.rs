@@ -18,7 +18,7 @@ pub mod http;
 mod options;
 mod subscribe;
 
-pub use options::{ClientOptions, EventType, GetOptions, OnOptions, SetOptions};
+pub use options::{Authenticator, ClientOptions, EventType, GetOptions, OnOptions, SetOptions};
 
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

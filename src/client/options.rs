@@ -15,7 +15,7 @@ pub struct ClientOptions {
     pub password: Option<String>,
     /// A token from an earlier login (instead of username/password).
     pub token: Option<String>,
-    /// Session info sent at login (peers send `clusterName` here).
+    /// Session info sent at login.
     pub info: Value,
     /// Per-request timeout.
     pub call_timeout: Duration,
@@ -25,6 +25,17 @@ pub struct ClientOptions {
     pub max_message_bytes: usize,
     /// For `https://` / `wss://` URLs: accept self-signed server certificates.
     pub allow_self_signed_certs: bool,
+    /// Runs instead of `login` (cluster peer links prove membership this way); None logs in
+    /// with the credentials above.
+    pub authenticator: Option<std::sync::Arc<dyn Authenticator>>,
+}
+
+/// Replaces the `login` step of connecting: runs after `configure-session` and `describe`
+/// on every (re)connection, and returns the session document `login` would have returned.
+#[async_trait::async_trait]
+pub trait Authenticator: std::fmt::Debug + Send + Sync + 'static {
+    /// Authenticates the fresh connection of `client`.
+    async fn authenticate(&self, client: &super::Client) -> happn_cluster_sdk::Result<Value>;
 }
 
 impl ClientOptions {
@@ -40,6 +51,7 @@ impl ClientOptions {
             reconnect: true,
             max_message_bytes: 64 * 1024 * 1024,
             allow_self_signed_certs: false,
+            authenticator: None,
         }
     }
 

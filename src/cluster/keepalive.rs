@@ -127,6 +127,7 @@ impl Discovery for KeepaliveDiscovery {
             "clusterName": me.cluster_name,
             "beat": beat,
             "epoch": self.epoch,
+            "signature": me.signature,
         });
         let Value::Object(data) = data else {
             return Err(Error::internal("keepalive record is not an object"));
@@ -192,6 +193,7 @@ impl Discovery for KeepaliveDiscovery {
                 deployment: self.settings.deployment.clone(),
                 endpoint: text(&record.data, "endpoint"),
                 beat,
+                signature: text(&record.data, "signature"),
             });
         }
         // Forget records that are gone.
@@ -247,6 +249,7 @@ mod tests {
             deployment: "d".into(),
             endpoint: endpoint.into(),
             beat: 0,
+            signature: String::new(),
         }
     }
 

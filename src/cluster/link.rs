@@ -23,10 +23,9 @@ pub type GapSink = Arc<dyn Fn(&str, u64) + Send + Sync>;
 
 /// What every link of a node shares.
 pub struct LinkContext {
-    /// Login `info`: `name, clusterName, serviceName, endpoint`.
-    pub info: Value,
-    /// Admin credentials on secure clusters.
-    pub credentials: Option<(String, String)>,
+    /// This node's keys and identity: every link proves membership with them (and makes
+    /// the peer prove its own) before it subscribes to anything.
+    pub authority: Arc<crate::trust::PeerAuthority>,
     /// The masks subscribed to on every peer.
     pub masks: Vec<String>,
     /// Where received events go.
@@ -82,6 +81,7 @@ impl PeerLink {
             .or_default()
             .clone();
         let task = tokio::spawn(run(
+            endpoint.to_string(),
             url,
             context,
             sequencer,
@@ -190,6 +190,7 @@ async fn replay(
 }
 
 async fn run(
+    endpoint: String,
     url: String,
     context: Arc<LinkContext>,
     sequencer: Arc<Mutex<Sequencer>>,
@@ -199,10 +200,10 @@ async fn run(
 ) {
     let (replays, mut replay_requests) = mpsc::unbounded_channel::<ReplayRequest>();
     let mut options = ClientOptions::new(url.clone());
-    options.info = context.info.clone();
-    if let Some((username, password)) = &context.credentials {
-        options = options.credentials(username, password);
-    }
+    options.authenticator = Some(Arc::new(super::peer_proof::PeerProof {
+        authority: context.authority.clone(),
+        endpoint,
+    }));
     // The link's own loop retries with a fresh client; a client's internal reconnects cover
     // short drops.
     options.call_timeout = context.connect_timeout;
@@ -260,6 +261,14 @@ async fn run(
             let replays = replays.clone();
             if let Err(e) = client
                 .on(mask, OnOptions::default(), move |event| {
+                    // A peer forwards only its own publications: another origin is a lie.
+                    if let Some(stamp) = crate::pubsub::Stamp::from_meta(&event.meta)
+                        && *stamp.origin != *peer
+                    {
+                        context.metrics.replication_errors.inc();
+                        tracing::warn!(peer = %peer, origin = ?stamp.origin, "event with another node's origin refused");
+                        return;
+                    }
                     let mut state = lock(&sequencer);
                     let out = state.accept(event);
                     if let Some(request) = apply(out, &context, &peer, &counter) {

@@ -18,6 +18,7 @@ pub mod keepalive;
 pub mod link;
 pub mod orchestrator;
 pub mod paths;
+pub mod peer_proof;
 pub mod replicator;
 pub mod security_sync;
 pub mod sequencer;
@@ -76,6 +77,7 @@ pub struct Cluster {
     settings: ClusterSettings,
     orchestrator: Arc<Orchestrator>,
     replicator: Arc<Replicator>,
+    authority: Arc<crate::trust::PeerAuthority>,
 }
 
 impl Cluster {
@@ -83,6 +85,18 @@ impl Cluster {
     /// membership, state, health and security-changeset loops under `lifecycle`.
     pub async fn start(context: ClusterContext, lifecycle: &mut Lifecycle) -> Result<Arc<Cluster>> {
         let settings = context.settings.clone();
+        let me = crate::trust::PeerIdentity::new(
+            &settings.name,
+            &settings.cluster_name,
+            &settings.service,
+            &settings.endpoint,
+        )?;
+        if settings.keys.source() == crate::trust::KeySource::AdminPassword {
+            tracing::warn!(
+                "services.orchestrator.config.clusterSecret is not set: peers prove membership with a key derived from the admin password; set a cluster secret (see the README's Security section)"
+            );
+        }
+        let authority = Arc::new(crate::trust::PeerAuthority::new(settings.keys.clone(), me));
         let discovery = build_discovery(&settings, &context.data).await?;
         let replicator = Arc::new(Replicator::new(
             settings.name.clone(),
@@ -95,7 +109,7 @@ impl Cluster {
             Arc::new(move |event: crate::client::Event, peer: &str| {
                 metrics.replicated_in.inc();
                 if event.path() == Some(paths::REPLICATE_PATH) {
-                    replicator.receive(&event.data);
+                    replicator.receive(&event.data, peer);
                     return;
                 }
                 match inbound::publication_from_event(event.data, &event.meta, peer) {
@@ -125,11 +139,11 @@ impl Cluster {
             crate::pubsub::ReplayLimits {
                 events: settings.replay_events,
                 age: settings.replay_age,
+                bytes: settings.replay_bytes,
             },
         );
         let links = Arc::new(link::LinkContext {
-            info: settings.login_info(),
-            credentials: settings.credentials.clone(),
+            authority: authority.clone(),
             masks: paths::replicated_masks(&settings.replicate),
             sink,
             on_gap,
@@ -196,6 +210,7 @@ impl Cluster {
             settings,
             orchestrator,
             replicator,
+            authority,
         }))
     }
 
@@ -232,6 +247,11 @@ impl Cluster {
             endpoint: self.settings.endpoint.clone(),
             members,
         }
+    }
+
+    /// This node's keys and identity: the listening half of the peer handshake uses them.
+    pub fn authority(&self) -> &Arc<crate::trust::PeerAuthority> {
+        &self.authority
     }
 
     /// Custom cluster messages.

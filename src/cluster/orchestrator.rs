@@ -89,6 +89,9 @@ pub struct Orchestrator {
     metrics: Arc<Metrics>,
     /// Told on every evaluation whether the node has peers (members or inbound peers).
     on_peers: Option<Box<dyn Fn(bool) + Send + Sync>>,
+    /// Refused membership records already logged (endpoint and signature), so a forged row
+    /// is logged once, not at every refresh.
+    refused: Mutex<std::collections::HashSet<(String, String)>>,
 }
 
 impl Orchestrator {
@@ -109,6 +112,7 @@ impl Orchestrator {
             state: watch::channel(None).0,
             metrics,
             on_peers: None,
+            refused: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -119,13 +123,56 @@ impl Orchestrator {
     }
 
     fn me(&self) -> Member {
-        Member {
+        let mut me = Member {
             name: self.settings.name.clone(),
             service: self.settings.service.clone(),
             cluster_name: self.settings.cluster_name.clone(),
             deployment: self.settings.deployment.clone(),
             endpoint: self.settings.endpoint.clone(),
             beat: 0,
+            signature: String::new(),
+        };
+        me.signature = crate::trust::membership::sign(&self.settings.keys, &me);
+        me
+    }
+
+    /// Why a listed member is not dialled, if it is not: its record is unsigned or signed
+    /// with a key this cluster does not hold (unless discovery reads a trusted source), or
+    /// a field is unusable.
+    fn refusal(&self, member: &Member) -> Option<String> {
+        use crate::trust::identity::{check_endpoint, check_name};
+        if let Err(e) = check_endpoint(&member.endpoint) {
+            return Some(e.to_string());
+        }
+        for (kind, name) in [("node", &member.name), ("service", &member.service)] {
+            if !name.is_empty()
+                && let Err(e) = check_name(kind, name)
+            {
+                return Some(e.to_string());
+            }
+        }
+        if !self.discovery.trusted_source()
+            && !crate::trust::membership::verify(&self.settings.keys, member)
+        {
+            return Some("the record is not signed with this cluster's key".into());
+        }
+        None
+    }
+
+    /// Logs (once per record) and counts a refused membership record.
+    fn refuse(&self, member: &Member, why: &str) {
+        self.metrics.membership_records_refused.inc();
+        let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+        if refused.len() > 1024 {
+            refused.clear();
+        }
+        if refused.insert((member.endpoint.clone(), member.signature.clone())) {
+            tracing::warn!(
+                endpoint = ?member.endpoint,
+                name = ?member.name,
+                why,
+                "membership record ignored"
+            );
         }
     }
 
@@ -165,6 +212,13 @@ impl Orchestrator {
         };
         let mut wanted: BTreeMap<String, (String, String)> = BTreeMap::new();
         for member in listed {
+            if member.endpoint == self.settings.endpoint {
+                continue;
+            }
+            if let Some(why) = self.refusal(&member) {
+                self.refuse(&member, &why);
+                continue;
+            }
             if self.accepts(&member.cluster_name, &member.service, &member.endpoint) {
                 wanted.insert(member.endpoint, (member.service, member.name));
             }

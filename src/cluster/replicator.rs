@@ -105,8 +105,9 @@ impl Replicator {
         }
     }
 
-    /// A message a peer's link delivered (the `data` of a `/__REPLICATE` event).
-    pub fn receive(&self, message: &Value) {
+    /// A message the link to proven peer `from` delivered (the `data` of a `/__REPLICATE`
+    /// event). A message naming another origin is refused: a peer sends only its own.
+    pub fn receive(&self, message: &Value, from: &str) {
         let (Some(topic), Some(origin)) = (
             message.get("topic").and_then(Value::as_str),
             message.get("origin").and_then(Value::as_str),
@@ -116,6 +117,10 @@ impl Replicator {
         };
         if origin == self.node {
             // Our own message coming back would be a loop: it was dispatched when sent.
+            return;
+        }
+        if origin != from {
+            tracing::warn!(peer = %from, origin = ?origin, "replicator message naming another origin refused");
             return;
         }
         let payload = message.get("payload").unwrap_or(&Value::Null);

@@ -5,9 +5,12 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
 use crate::config::Config;
+use crate::trust::{ClusterKeys, KeySource};
 
 /// Everything the cluster reads from config.
 #[derive(Debug, Clone)]
@@ -40,10 +43,13 @@ pub struct ClusterSettings {
     pub security_interval: Duration,
     /// Publications kept for replay to peers: at most this many…
     pub replay_events: usize,
-    /// …none older than this.
+    /// …none older than this…
     pub replay_age: Duration,
-    /// Admin credentials for peer links (secure clusters).
-    pub credentials: Option<(String, String)>,
+    /// …and at most this many bytes.
+    pub replay_bytes: usize,
+    /// The cluster keys peers prove they hold (from `clusterSecret`, or the admin password
+    /// for seed configs).
+    pub keys: Arc<ClusterKeys>,
     /// The discovery plugin's name and settings.
     pub discovery: (String, Value),
 }
@@ -87,31 +93,28 @@ impl ClusterSettings {
                 .security_changeset_replicate_interval
                 .duration(),
             replay_events: config.services.replicator.config.replay_buffer_events,
+            replay_bytes: config.services.replicator.config.replay_buffer_bytes,
             replay_age: config
                 .services
                 .replicator
                 .config
                 .replay_buffer_age
                 .duration(),
-            credentials: config.secure.then(|| {
-                (
-                    security.admin_user.username.clone(),
-                    security.admin_user.password.clone(),
-                )
+            keys: Arc::new(match &orchestrator.cluster_secret {
+                Some(secret) => ClusterKeys::derive(
+                    &orchestrator.cluster_name,
+                    secret,
+                    &orchestrator.previous_cluster_secrets,
+                    KeySource::ClusterSecret,
+                ),
+                None => ClusterKeys::derive(
+                    &orchestrator.cluster_name,
+                    &security.admin_user.password,
+                    &orchestrator.previous_cluster_secrets,
+                    KeySource::AdminPassword,
+                ),
             }),
             discovery: (discovery.plugin.clone(), settings),
         }
-    }
-
-    /// The login `info` peers send (the seed's shape).
-    pub fn login_info(&self) -> Value {
-        json!({
-            "name": self.name,
-            "clusterName": self.cluster_name,
-            "serviceName": self.service,
-            "endpoint": self.endpoint,
-            "_browser": false,
-            "_local": false,
-        })
     }
 }

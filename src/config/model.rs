@@ -445,6 +445,14 @@ pub struct OrchestratorConfig {
     /// How members find each other: a registered discovery plugin (default `datastore`:
     /// keepalive records in the shared database; `static`: a fixed list).
     pub discovery: DiscoveryConfig,
+    /// The cluster secret (at least 16 bytes; 32 random bytes recommended): peers prove
+    /// they hold it before anything else happens, and membership records are signed with
+    /// it. Unset, the key is derived from the admin password (seed configs), with a warning.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_secret: Option<String>,
+    /// Earlier cluster secrets still accepted from peers during a rotation.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub previous_cluster_secrets: Vec<String>,
 }
 
 /// `services.orchestrator.config.discovery`: the `Discovery` plugin and its settings.
@@ -478,6 +486,8 @@ impl Default for OrchestratorConfig {
             minimum_peers: None,
             stabilise_timeout: None,
             discovery: DiscoveryConfig::default(),
+            cluster_secret: None,
+            previous_cluster_secrets: Vec::new(),
         }
     }
 }
@@ -521,8 +531,11 @@ pub struct ReplicatorConfig {
     /// Publications kept for peers that reconnect and ask for what they missed (at most
     /// this many; 10000).
     pub replay_buffer_events: usize,
-    /// …and none older than this (60000 ms).
+    /// …and none older than this (60000 ms)…
     pub replay_buffer_age: Millis,
+    /// …and at most this many bytes of publications (64 MiB): a few large records
+    /// overwritten quickly cannot fill the memory.
+    pub replay_buffer_bytes: usize,
 }
 
 impl Default for ReplicatorConfig {
@@ -531,6 +544,7 @@ impl Default for ReplicatorConfig {
             security_changeset_replicate_interval: Millis(3_000),
             replay_buffer_events: 10_000,
             replay_buffer_age: Millis(60_000),
+            replay_buffer_bytes: 64 * 1024 * 1024,
         }
     }
 }

@@ -108,6 +108,30 @@ fn node_identity(config: &Config, issues: &mut Issues) {
 
 fn cluster_names(config: &Config, issues: &mut Issues) {
     let orchestrator = &config.services.orchestrator.config;
+    let min = crate::trust::key::MIN_SECRET_BYTES;
+    if orchestrator
+        .cluster_secret
+        .as_ref()
+        .is_some_and(|s| s.len() < min)
+    {
+        issues.add(
+            format!("{ORCH}.clusterSecret"),
+            format!("must be at least {min} bytes (generate one with `happn-cluster secret`)"),
+        );
+    }
+    for (i, secret) in orchestrator.previous_cluster_secrets.iter().enumerate() {
+        if secret.len() < min {
+            issues.add(
+                format!("{ORCH}.previousClusterSecrets[{i}]"),
+                format!("must be at least {min} bytes"),
+            );
+        }
+    }
+    if let Some(name) = &config.name
+        && let Err(e) = crate::trust::identity::check_name("node", name)
+    {
+        issues.add("name", e.to_string());
+    }
     for (key, value) in [
         ("clusterName", &orchestrator.cluster_name),
         ("serviceName", &orchestrator.service_name),

@@ -86,6 +86,11 @@ pub enum Request {
         /// The publication acknowledged.
         publication_id: String,
     },
+    /// `peer-hello` (internal port): a dialling node's challenge, answered with this node's
+    /// proof of the cluster key.
+    PeerHello(Value),
+    /// `peer-prove` (internal port): the dialling node's proof; it becomes a peer.
+    PeerProve(Value),
     /// `replay` (cluster peers): resend what this node published after number `after` of
     /// `epoch`; without `after` (`{head: true}`), only say where the numbering stands.
     Replay {
@@ -105,7 +110,13 @@ pub enum Request {
 }
 
 /// Actions answered before login on a secure node.
-pub const HANDSHAKE_ACTIONS: &[&str] = &["configure-session", "describe", "login"];
+pub const HANDSHAKE_ACTIONS: &[&str] = &[
+    "configure-session",
+    "describe",
+    "login",
+    "peer-hello",
+    "peer-prove",
+];
 
 /// Why a frame is not a usable request at all; carries the request id when it could be read.
 #[derive(Debug, Clone, PartialEq)]
@@ -319,6 +330,8 @@ impl Request {
                     .ok_or_else(|| Error::bad_input("ack data must be the publication id string"))?
                     .to_string(),
             },
+            "peer-hello" => Request::PeerHello(data),
+            "peer-prove" => Request::PeerProve(data),
             "replay" => Request::Replay {
                 epoch: data
                     .get("epoch")

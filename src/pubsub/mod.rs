@@ -118,6 +118,14 @@ impl PubSub {
         self.index().remove(id).is_some()
     }
 
+    /// Removes several subscriptions under one hold of the index lock.
+    pub fn unsubscribe_many(&self, ids: &[SubId]) {
+        let mut index = self.index();
+        for id in ids {
+            index.remove(*id);
+        }
+    }
+
     /// Forgets what was sent to recipient `id` (its session ended).
     pub fn forget_recipient(&self, id: &str) {
         self.sent_to_peers
@@ -177,7 +185,10 @@ impl PubSub {
             let stamp = log.stamp(*seq, prev, id);
             let mut channels: Vec<&Subscription> = Vec::new();
             index.for_each_match(&publication.path, publication.kind, |_, s| {
-                if s.recipient.id() == id && !channels.iter().any(|c| c.channel == s.channel) {
+                if s.recipient.id() == id
+                    && admits(publication, s)
+                    && !channels.iter().any(|c| c.channel == s.channel)
+                {
                     channels.push(s);
                 }
             });
@@ -257,6 +268,7 @@ impl PubSub {
                 .as_mut()
             {
                 log.clear();
+                self.metrics.replay_buffer_bytes.set(0);
             }
         }
     }
@@ -339,7 +351,12 @@ impl PubSub {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .as_mut()
-                .map(|log| log.record(p, std::time::Instant::now()))
+                .map(|log| {
+                    let (seq, evicted) = log.record(p, std::time::Instant::now());
+                    self.metrics.replay_evicted_bytes.add(evicted as u64);
+                    self.metrics.replay_buffer_bytes.set(log.bytes() as u64);
+                    seq
+                })
         } else {
             None
         };
@@ -354,13 +371,7 @@ impl PubSub {
             if !seen.insert(key) {
                 continue;
             }
-            if p.target_clients
-                .as_ref()
-                .is_some_and(|targets| !targets.iter().any(|t| t == recipient.id()))
-                || (p.no_cluster && recipient.is_peer())
-                || (p.path == PEERS_ONLY_PATH && !recipient.is_peer())
-                || (sub.checked && !recipient.may_receive(&p.path))
-            {
+            if !admits(p, sub) {
                 results.skipped += 1;
                 continue;
             }
@@ -457,6 +468,21 @@ impl PubSub {
         }
         dead.len()
     }
+}
+
+/// The delivery rules every event passes, live or replayed: `targetClients`, `noCluster`
+/// (never to peers), the peers-only channel, and the subscriber's own permissions where a
+/// prohibit may cover part of its mask.
+fn admits(p: &Publication, sub: &Subscription) -> bool {
+    let recipient = &sub.recipient;
+    let targeted_elsewhere = p
+        .target_clients
+        .as_ref()
+        .is_some_and(|targets| !targets.iter().any(|t| t == recipient.id()));
+    !(targeted_elsewhere
+        || (p.no_cluster && recipient.is_peer())
+        || (p.path == PEERS_ONLY_PATH && !recipient.is_peer())
+        || (sub.checked && !recipient.may_receive(&p.path)))
 }
 
 /// A peer's copy of an event: the subscriber's frame plus `_meta.replication`.

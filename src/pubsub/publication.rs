@@ -84,7 +84,38 @@ pub const RESERVED_META: &[&str] = &[
     "replication",
 ];
 
+/// Counts the bytes written to it.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Fixed cost counted per publication besides its JSON (ids, origin, timestamps).
+const PUBLICATION_OVERHEAD: usize = 256;
+
 impl Publication {
+    /// About how much memory the publication holds: its data (and merge data) as JSON,
+    /// its path and custom meta, and a fixed overhead.
+    pub fn approximate_bytes(&self) -> usize {
+        let mut count = ByteCount(PUBLICATION_OVERHEAD + self.path.len());
+        let _ = serde_json::to_writer(&mut count, &self.data);
+        if let Some(merge) = &self.merge_data {
+            let _ = serde_json::to_writer(&mut count, merge);
+        }
+        if !self.meta.is_empty() {
+            let _ = serde_json::to_writer(&mut count, &self.meta);
+        }
+        count.0
+    }
+
     /// The event `_meta` for one subscriber channel (without `type`, added when encoding).
     pub fn event_meta(&self, channel: &str, depth: Option<u32>) -> Map<String, Value> {
         let mut meta = Map::new();

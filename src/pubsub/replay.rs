@@ -63,6 +63,8 @@ pub struct ReplayLimits {
     pub events: usize,
     /// None older than this.
     pub age: Duration,
+    /// At most this many bytes of publications (their data as JSON, plus path and meta).
+    pub bytes: usize,
 }
 
 /// What a replay request finds.
@@ -92,6 +94,10 @@ pub struct ReplayLog {
     next: u64,
     limits: ReplayLimits,
     kept: VecDeque<(u64, Instant, Publication)>,
+    /// The size of each kept publication, in `kept`'s order.
+    sizes: VecDeque<usize>,
+    /// Sum of `sizes`.
+    bytes: usize,
 }
 
 impl ReplayLog {
@@ -103,25 +109,47 @@ impl ReplayLog {
             next: 1,
             limits,
             kept: VecDeque::new(),
+            sizes: VecDeque::new(),
+            bytes: 0,
         }
     }
 
-    /// Numbers and keeps `publication`; returns its number.
-    pub fn record(&mut self, publication: &Publication, now: Instant) -> u64 {
+    fn pop_oldest(&mut self) -> usize {
+        self.kept.pop_front();
+        let size = self.sizes.pop_front().unwrap_or(0);
+        self.bytes -= size;
+        size
+    }
+
+    /// Numbers and keeps `publication`; returns its number and how many bytes the byte
+    /// bound evicted to make room.
+    pub fn record(&mut self, publication: &Publication, now: Instant) -> (u64, usize) {
         let seq = self.next;
         self.next += 1;
+        let size = publication.approximate_bytes();
         self.kept.push_back((seq, now, publication.clone()));
+        self.sizes.push_back(size);
+        self.bytes += size;
         while self.kept.len() > self.limits.events {
-            self.kept.pop_front();
+            self.pop_oldest();
         }
         while self
             .kept
             .front()
             .is_some_and(|(_, at, _)| now.duration_since(*at) > self.limits.age)
         {
-            self.kept.pop_front();
+            self.pop_oldest();
         }
-        seq
+        let mut evicted = 0;
+        while self.bytes > self.limits.bytes && !self.kept.is_empty() {
+            evicted += self.pop_oldest();
+        }
+        (seq, evicted)
+    }
+
+    /// Bytes of publications kept now.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// The stamp of number `seq` sent to peer session `to` after `prev`.
@@ -138,6 +166,8 @@ impl ReplayLog {
     /// Drops every kept publication (numbering goes on).
     pub fn clear(&mut self) {
         self.kept.clear();
+        self.sizes.clear();
+        self.bytes = 0;
     }
 
     /// Publications kept now.
@@ -204,11 +234,12 @@ mod tests {
         let limits = ReplayLimits {
             events: 3,
             age: Duration::from_secs(60),
+            bytes: usize::MAX,
         };
         let mut log = ReplayLog::new("n", limits);
         let now = Instant::now();
         for i in 1..=5 {
-            assert_eq!(log.record(&publication(i), now), i);
+            assert_eq!(log.record(&publication(i), now).0, i);
         }
         assert_eq!(log.depth(), 3);
         let epoch = log.epoch.clone();
@@ -231,5 +262,32 @@ mod tests {
         // Age limit.
         log.record(&publication(6), now + Duration::from_secs(120));
         assert_eq!(log.depth(), 1);
+    }
+
+    #[test]
+    fn the_buffer_is_bounded_in_bytes() {
+        let big = |i: u64| Publication {
+            data: json!({"blob": "x".repeat(100_000)}),
+            ..publication(i)
+        };
+        let mut log = ReplayLog::new(
+            "n",
+            ReplayLimits {
+                events: 10_000,
+                age: Duration::from_secs(60),
+                bytes: 350_000,
+            },
+        );
+        let now = Instant::now();
+        let mut evicted = 0;
+        for i in 1..=10 {
+            evicted += log.record(&big(i), now).1;
+        }
+        assert_eq!(log.depth(), 3, "three 100 kB publications fit in 350 kB");
+        assert!(log.bytes() <= 350_000);
+        assert!(evicted >= 7 * 100_000);
+        // What was evicted is reported as missed, never replayed silently.
+        let w = log.window(&log.epoch.clone(), 0);
+        assert_eq!((w.missed, w.from), (7, 8));
     }
 }

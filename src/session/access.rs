@@ -67,6 +67,11 @@ impl Access {
         else {
             return Ok(());
         };
+        if handle.is_peer() {
+            // A proven peer has no user, token or inactivity threshold: its link's heartbeat
+            // keeps it.
+            return Ok(());
+        }
         let Some(auth) = handle.auth() else {
             return Err(SessionRefusal {
                 error: Error::Unauthorized("please log in first".into()),
@@ -99,6 +104,13 @@ impl Access {
         action: Action,
         path: &str,
     ) -> Result<(), Error> {
+        if handle.is_peer() {
+            // Proven peers subscribe (their replication); nothing else.
+            return match action {
+                Action::On => Ok(()),
+                _ => Err(Error::Forbidden("cluster peers only subscribe".into())),
+            };
+        }
         if !self.is_secure() {
             return Ok(());
         }

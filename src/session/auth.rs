@@ -64,8 +64,6 @@ impl Session {
                 user = json!({"username": name});
             }
         }
-        self.handle
-            .set_peer(super::handle::PeerLogin::from_info(&login.info));
         self.login_info = login.info.clone();
         self.logged_in = true;
         self.handle.touch();

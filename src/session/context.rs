@@ -29,6 +29,9 @@ pub struct SessionContext {
     pub limits: Limits,
     /// The live sessions and the accept gate.
     pub sessions: Sessions,
+    /// This node's cluster keys and identity, set once the cluster starts: the internal
+    /// port's sessions answer peer handshakes with it.
+    pub peer_authority: std::sync::OnceLock<Arc<crate::trust::PeerAuthority>>,
 }
 
 impl SessionContext {
@@ -51,6 +54,7 @@ impl SessionContext {
             pubsub,
             metrics,
             limits,
+            peer_authority: std::sync::OnceLock::new(),
         }
     }
 }

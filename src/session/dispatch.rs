@@ -57,6 +57,9 @@ impl Session {
             }
         }
         let request = frame.request.as_ref().map_err(Clone::clone)?;
+        if self.handle.is_peer() && !super::peer::allowed_for_peer(request) {
+            return Err(self.refuse_for_peer(frame));
+        }
         match request {
             Request::ConfigureSession { protocol } => {
                 self.protocol = Some(protocol.clone());
@@ -83,33 +86,9 @@ impl Session {
                 self.ctx.pubsub.acks().ack(publication_id, &self.handle.id);
                 Ok(Some(self.reply(frame).ok(Value::Null, Map::new(), false)))
             }
-            Request::Replay { epoch, after } => {
-                if !self.handle.is_peer() {
-                    return Err(Error::Forbidden("replay is for cluster peers".into()));
-                }
-                let Some(after) = after else {
-                    let head = self.ctx.pubsub.replay_head();
-                    let data = json!({
-                        "epoch": head.as_ref().map(|(epoch, _)| epoch.to_string()),
-                        "upto": head.map(|(_, upto)| upto).unwrap_or(0),
-                    });
-                    return Ok(Some(self.reply(frame).ok(data, Map::new(), false)));
-                };
-                let replayed = self.ctx.pubsub.replay_to(&self.handle.id, epoch, *after);
-                let data = match replayed {
-                    Some((window, sent)) => json!({
-                        "epoch": &*window.epoch,
-                        "missed": window.missed,
-                        "from": window.from,
-                        "upto": window.upto,
-                        "more": window.more,
-                        "ready": window.ready,
-                        "sent": sent,
-                    }),
-                    None => json!({"epoch": null, "missed": 0, "from": 0, "upto": 0, "sent": 0}),
-                };
-                Ok(Some(self.reply(frame).ok(data, Map::new(), false)))
-            }
+            Request::PeerHello(hello) => self.peer_hello(frame, hello),
+            Request::PeerProve(prove) => self.peer_prove(frame, prove),
+            Request::Replay { epoch, after } => self.replay(frame, epoch, *after),
             Request::RevokeToken => self.revoke_token(frame).await,
             Request::DisconnectChildSessions => self.disconnect_children(frame),
             Request::Disconnect => Ok(Some(self.reply(frame).ok(Value::Null, Map::new(), false))),

@@ -11,6 +11,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use crate::metrics::Metrics;
 use crate::protocol::system_frame;
 use crate::security::PermissionSet;
+use crate::trust::PeerIdentity;
 
 /// Who a session is logged in as (secure nodes).
 #[derive(Debug, Clone)]
@@ -33,39 +34,6 @@ pub struct SessionAuth {
     pub from_store: bool,
 }
 
-/// What a cluster peer says about itself at login (`info`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct PeerLogin {
-    /// Its node name.
-    pub name: String,
-    /// Its cluster name.
-    pub cluster_name: String,
-    /// Its service name.
-    pub service: String,
-    /// Its internal endpoint.
-    pub endpoint: String,
-}
-
-impl PeerLogin {
-    /// The peer identity in a login `info`, when it has a `clusterName`.
-    pub fn from_info(info: &serde_json::Value) -> Option<PeerLogin> {
-        let text = |key: &str| {
-            info.get(key)
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or_default()
-                .to_string()
-        };
-        info.get("clusterName")
-            .is_some_and(|c| !c.is_null())
-            .then(|| PeerLogin {
-                name: text("name"),
-                cluster_name: text("clusterName"),
-                service: text("serviceName"),
-                endpoint: text("endpoint"),
-            })
-    }
-}
-
 /// One connected session as seen from outside its own task.
 #[derive(Debug)]
 pub struct SessionHandle {
@@ -76,7 +44,7 @@ pub struct SessionHandle {
     outbound_bytes: Arc<ByteBudget>,
     terminator: Terminator,
     closed: AtomicBool,
-    peer: RwLock<Option<PeerLogin>>,
+    peer: RwLock<Option<PeerIdentity>>,
     /// A peer session that holds a subscription (its replication is set up).
     peer_subscribed: AtomicBool,
     /// Event frames queued for this session.
@@ -277,18 +245,17 @@ impl SessionHandle {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Records the session's cluster peer identity (it logged in with `info.clusterName`),
-    /// or that it is not a peer.
-    pub fn set_peer(&self, peer: Option<PeerLogin>) {
+    /// Records the cluster peer identity the session proved in the peer handshake.
+    pub fn set_peer(&self, peer: Option<PeerIdentity>) {
         *self.peer.write().unwrap_or_else(|p| p.into_inner()) = peer;
     }
 
-    /// The session's peer identity, for cluster peers.
-    pub fn peer(&self) -> Option<PeerLogin> {
+    /// The session's proven peer identity, for cluster peers.
+    pub fn peer(&self) -> Option<PeerIdentity> {
         self.peer.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// True for cluster peers (they never receive `noCluster` publications).
+    /// True for proven cluster peers (they never receive `noCluster` publications).
     pub fn is_peer(&self) -> bool {
         self.peer
             .read()
@@ -349,6 +316,9 @@ impl crate::pubsub::Recipient for SessionHandle {
     }
 
     fn may_receive(&self, path: &str) -> bool {
+        if self.is_peer() {
+            return true;
+        }
         self.auth()
             .is_some_and(|a| a.permissions.allows(crate::security::Action::On, path))
     }

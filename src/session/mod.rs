@@ -11,6 +11,7 @@ mod guard;
 mod handle;
 mod limits;
 pub mod live;
+mod peer;
 mod read;
 mod registry;
 mod subscribe;
@@ -18,7 +19,7 @@ mod write;
 
 pub use access::{Access, SessionRefusal};
 pub use context::SessionContext;
-pub use handle::{PeerLogin, SessionAuth, SessionHandle};
+pub use handle::{SessionAuth, SessionHandle};
 pub use limits::Limits;
 pub use registry::{DrainToken, Sessions};
 
@@ -48,16 +49,30 @@ pub(crate) struct Session {
     next_reference: u64,
     /// Set when the current request must end the session once its reply is queued.
     end_after_reply: Option<&'static str>,
+    /// The connection arrived on the internal port, where peers may prove membership.
+    internal: bool,
+    /// The peer handshake between this node's answer and the dialer's proof.
+    pending_peer: Option<crate::trust::PendingProof>,
+    /// Replay requests served in the current one-second window, and when it began.
+    replays: (std::time::Instant, u32),
 }
 
 /// Runs a session until its connection ends. The drain token is dropped when it does, so
 /// the node's shutdown can wait for every session.
-pub async fn run(ctx: Arc<SessionContext>, connection: Connection, token: Option<DrainToken>) {
-    serve_connection(ctx, connection).await;
+///
+/// `internal` says the connection came in on the internal port: only there may a cluster
+/// peer prove membership.
+pub async fn run(
+    ctx: Arc<SessionContext>,
+    connection: Connection,
+    token: Option<DrainToken>,
+    internal: bool,
+) {
+    serve_connection(ctx, connection, internal).await;
     drop(token);
 }
 
-async fn serve_connection(ctx: Arc<SessionContext>, connection: Connection) {
+async fn serve_connection(ctx: Arc<SessionContext>, connection: Connection, internal: bool) {
     let Connection {
         info,
         outbound,
@@ -91,6 +106,9 @@ async fn serve_connection(ctx: Arc<SessionContext>, connection: Connection) {
         subscriptions: HashMap::new(),
         next_reference: 1,
         end_after_reply: None,
+        internal,
+        pending_peer: None,
+        replays: (std::time::Instant::now(), 0),
     };
     // A bug in a handler must not leak the session: catch the panic, end the session, clean
     // up its subscriptions, keep the node running.
@@ -102,7 +120,7 @@ async fn serve_connection(ctx: Arc<SessionContext>, connection: Connection) {
         handle.terminate("internal-error", true);
         "handler panicked".to_string()
     });
-    session.end();
+    session.end().await;
     tracing::debug!(session = %id, %reason, "session ended");
 }
 
@@ -180,15 +198,23 @@ impl Session {
         self.handle.send(frame.into());
     }
 
-    /// Removes every subscription and unregisters the session.
-    fn end(&mut self) {
-        for (_, id) in self.subscriptions.drain() {
-            self.ctx.pubsub.unsubscribe(id);
+    /// Removes every subscription (in slices, yielding between them, so a session with
+    /// many does not hold up the others) and unregisters the session.
+    async fn end(&mut self) {
+        let ids: Vec<SubId> = self.subscriptions.drain().map(|(_, id)| id).collect();
+        for slice in ids.chunks(UNSUBSCRIBE_SLICE) {
+            self.ctx.pubsub.unsubscribe_many(slice);
+            if ids.len() > UNSUBSCRIBE_SLICE {
+                tokio::task::yield_now().await;
+            }
         }
         self.ctx.pubsub.forget_recipient(&self.handle.id);
         self.ctx.sessions.unregister(&self.handle.id);
     }
 }
+
+/// Subscriptions removed under one hold of the index lock when a session ends.
+const UNSUBSCRIBE_SLICE: usize = 1024;
 
 /// What a handler returns: the reply frame (None when it queued its own), or the error the
 /// client is told.

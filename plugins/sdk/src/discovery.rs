@@ -23,6 +23,11 @@ pub struct Member {
     /// advance, so node clocks never need to agree.
     #[serde(default)]
     pub beat: u64,
+    /// The record's signature with the cluster key (`<key id>:<mac>`), set by the node
+    /// before it announces; discovery plugins store and return it unchanged. Records from
+    /// a source only operators write (see [`Discovery::trusted_source`]) need none.
+    #[serde(default)]
+    pub signature: String,
 }
 
 /// Finds the live members of a cluster.
@@ -36,4 +41,11 @@ pub trait Discovery: Send + Sync + 'static {
 
     /// Withdraws this member's announcement (clean stop).
     async fn leave(&self, me: &Member) -> Result<()>;
+
+    /// True when members come from a source only operators write (a config file), so
+    /// the node dials them without a record signature. False (the default) for anything
+    /// shared, such as a database table: unsigned records are ignored.
+    fn trusted_source(&self) -> bool {
+        false
+    }
 }

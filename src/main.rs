@@ -49,14 +49,17 @@ enum Command {
     Status(StatusArgs),
     /// Run a local N-node cluster for development (one process per node, shared store).
     Dev(cli::dev::DevArgs),
+    /// Print a new random cluster secret (32 bytes, base64) for
+    /// `services.orchestrator.config.clusterSecret`.
+    Secret,
 }
 
 #[derive(Debug, clap::Args)]
 struct StatusArgs {
-    /// The node's internal port (or its client port, with an admin --token when secure).
+    /// The node's internal port or its client port (with an admin --token when secure).
     #[arg(long, default_value = "http://127.0.0.1:57000")]
     url: String,
-    /// An `_ADMIN` token (secure nodes, client port).
+    /// An `_ADMIN` token (secure nodes: without one, `/health` tells only the state).
     #[arg(long, env = "HAPPN_TOKEN")]
     token: Option<String>,
     /// How long to watch the counters to compute rates (0s: one sample, no rates).
@@ -144,12 +147,13 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench(args),
         Command::Status(args) => status(args),
         Command::Dev(args) => cli::dev::run(args),
+        Command::Secret => report(happn_cluster::trust::key::generate_secret()),
         Command::Config(ConfigCommand::Example) => {
             print!("{}", config::example_with_plugins());
             ExitCode::SUCCESS
         }
         Command::Config(ConfigCommand::Check) => with_config(path, |effective| {
-            report(serde_json::to_string_pretty(&effective))
+            report(serde_json::to_string_pretty(&config::redacted(&effective)))
         }),
         Command::Admin(command) => with_config(path, |effective| admin(effective, command)),
         Command::Run => with_config(path, run),

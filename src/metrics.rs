@@ -105,9 +105,6 @@ pub struct Metrics {
     pub replay_evicted_bytes: Counter,
     /// Bytes of publications in the replay buffer now.
     pub replay_buffer_bytes: Gauge,
-    /// Logins refused because too many from the same address were waiting, or the wait
-    /// would pass their deadline.
-    pub logins_shed: Counter,
 }
 
 impl Metrics {
@@ -185,7 +182,7 @@ impl Metrics {
             "Live subscriptions.",
             subscriptions as u64,
         );
-        let cluster: [(&str, &str, &str, u64); 18] = [
+        let cluster: [(&str, &str, &str, u64); 17] = [
             (
                 "replayed_events_total",
                 "counter",
@@ -287,12 +284,6 @@ impl Metrics {
                 "gauge",
                 "Bytes of publications kept for peers to replay.",
                 self.replay_buffer_bytes.get(),
-            ),
-            (
-                "logins_shed_total",
-                "counter",
-                "Logins refused at once: too many waiting from one address, or past their deadline.",
-                self.logins_shed.get(),
             ),
         ];
         for (name, kind, help, value) in cluster {

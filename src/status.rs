@@ -108,14 +108,17 @@ impl Status {
     /// The view as a table for a terminal.
     pub fn to_table(&self) -> String {
         let h = &self.health;
-        let text = |v: &Value| v.as_str().unwrap_or("-").to_string();
+        let text = |v: &Value| v.as_str().map(printable).unwrap_or_else(|| "-".into());
         let mut out = String::new();
         let _ = writeln!(
             out,
             "node {} ({}): {} · datastore {} · {} sessions · {} subscriptions · replay buffer {}",
             text(&h["name"]),
             text(&h["endpoint"]),
-            h["state"].as_str().unwrap_or("no cluster"),
+            h["state"]
+                .as_str()
+                .map(printable)
+                .unwrap_or_else(|| "no cluster".into()),
             if h["status"] == "ok" { "ok" } else { "DOWN" },
             h["sessions"],
             h["subscriptions"],
@@ -146,7 +149,7 @@ impl Status {
             } else {
                 m["error"]
                     .as_str()
-                    .map(|e| format!("NOT PEER: {e}"))
+                    .map(|e| format!("NOT PEER: {}", printable(e)))
                     .unwrap_or_else(|| "NOT PEER".into())
             };
             rows.push([
@@ -174,6 +177,16 @@ impl Status {
             let _ = writeln!(out, "{}", line.join("  ").trim_end());
         }
         out
+    }
+}
+
+/// `text` with control characters (newlines, terminal escapes) shown escaped, so what a
+/// node reports cannot rewrite the operator's terminal.
+fn printable(text: &str) -> String {
+    if text.chars().any(char::is_control) {
+        text.escape_debug().to_string()
+    } else {
+        text.to_string()
     }
 }
 
@@ -221,5 +234,21 @@ mod tests {
         );
         assert!(lines[3].trim_end().ends_with("512"), "{table}");
         assert_eq!(status.to_json()["rates"][0]["eventsOutPerSec"], 250.4);
+    }
+
+    #[test]
+    fn names_from_the_network_cannot_write_escapes_to_the_terminal() {
+        let status = Status {
+            health: json!({
+                "name": "n\u{1b}[2J",
+                "members": [{"name": "evil\nnode", "endpoint": "h:1", "error": "x\u{1b}]0;t\u{7}"}],
+            }),
+            http_status: 503,
+            rates: Vec::new(),
+        };
+        let table = status.to_table();
+        assert!(!table.contains('\u{1b}'), "{table:?}");
+        assert!(!table.contains("evil\nnode"), "{table:?}");
+        assert!(table.contains("evil\\nnode"), "{table:?}");
     }
 }

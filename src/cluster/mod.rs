@@ -167,6 +167,7 @@ impl Cluster {
         // The first keepalive is written before anything waits on membership.
         orchestrator.keepalive().await;
         security_sync::receive_changesets(&replicator, context.security.clone());
+        security_sync::share_login_outcomes(&replicator, &context.security);
         {
             let o = orchestrator.clone();
             lifecycle.spawn("cluster keepalives", |s| o.run_keepalives(s));

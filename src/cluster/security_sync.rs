@@ -35,6 +35,32 @@ pub fn collapse(events: Vec<SecurityEvent>) -> Vec<SecurityEvent> {
     out
 }
 
+/// The replicator topic login outcomes travel on, so account lockout counts cluster-wide.
+pub const LOGIN_OUTCOME_TOPIC: &str = "/security/loginOutcome";
+
+/// Shares this node's counted login outcomes with the other nodes at once (not batched:
+/// guesses spread over nodes must add up before the next one), and counts theirs here.
+pub fn share_login_outcomes(replicator: &Arc<Replicator>, security: &Arc<SecurityService>) {
+    // Weak: the security service outlives nothing it holds (no reference cycle).
+    let sender = Arc::downgrade(replicator);
+    security.share_login_outcomes(move |message| {
+        if let Some(replicator) = sender.upgrade()
+            && let Err(e) = replicator.send(LOGIN_OUTCOME_TOPIC, message)
+        {
+            tracing::warn!(error = %e, "could not share a login outcome");
+        }
+    });
+    let security = Arc::downgrade(security);
+    replicator.on(
+        LOGIN_OUTCOME_TOPIC,
+        move |payload: &Value, is_local, _origin| {
+            if let (false, Some(security)) = (is_local, security.upgrade()) {
+                security.apply_shared_login_outcome(payload);
+            }
+        },
+    );
+}
+
 /// Applies changesets from other nodes to this node's security feed.
 pub fn receive_changesets(replicator: &Replicator, security: Arc<SecurityService>) {
     replicator.on(SECURITY_TOPIC, move |payload: &Value, is_local, origin| {

@@ -6,12 +6,14 @@ mod example;
 mod load;
 mod millis;
 mod model;
+mod redact;
 mod validate;
 
 pub use example::{EXAMPLE_TOML, example_with_plugins};
 pub use load::{Loaded, advertised_host, default_node_name};
 pub use millis::{Millis, parse_duration};
 pub use model::*;
+pub use redact::{REDACTED, redacted};
 pub use validate::{ConfigIssue, validate};
 
 use std::fmt;

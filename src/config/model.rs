@@ -256,6 +256,11 @@ pub struct LockoutConfig {
     /// Failed password logins one remote address may make per `retryInterval` before its
     /// logins are refused for the rest of it (100; 0 turns the limit off).
     pub failures_per_address: u32,
+    /// Password logins one remote address may have waiting or running at once (8); more
+    /// are refused at once, so a burst from one address cannot delay everyone else's.
+    pub logins_pending_per_address: u32,
+    /// A password login that cannot start verifying within this long is refused (5000 ms).
+    pub login_queue_timeout: Millis,
 }
 
 impl Default for LockoutConfig {
@@ -266,6 +271,8 @@ impl Default for LockoutConfig {
             retry_interval: Millis(10 * 60 * 1000),
             unknown_names_tracked: 10_000,
             failures_per_address: 100,
+            logins_pending_per_address: 8,
+            login_queue_timeout: Millis(5_000),
         }
     }
 }
@@ -352,6 +359,13 @@ pub struct SessionConfig {
     /// process's open-file limit minus a reserve for datastores and logs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_connections: Option<usize>,
+    /// Connections one remote address may hold at once per listener; more are refused with
+    /// a 503. Unset: half of `maxConnections`. 0 turns the limit off (behind a proxy that
+    /// makes every client come from one address).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_connections_per_address: Option<usize>,
+    /// Subscriptions one session may hold (10000); more `on` requests get an error.
+    pub max_subscriptions: usize,
     /// An HTTP connection (not upgraded to a WebSocket) idle this long is closed (30 s).
     pub http_idle_timeout: Millis,
     /// On a secure node, a connection that has not logged in this long after connecting is
@@ -371,6 +385,8 @@ impl Default for SessionConfig {
             outbound_queue_bytes: 8 * 1024 * 1024,
             ping_interval: Millis(25_000),
             max_connections: None,
+            max_connections_per_address: None,
+            max_subscriptions: 10_000,
             http_idle_timeout: Millis(30_000),
             login_timeout: Millis(30_000),
             max_path_bytes: 8192,

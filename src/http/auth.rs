@@ -117,6 +117,7 @@ pub async fn login(ctx: &HttpState, request: &HttpRequest) -> HttpResponse {
         ),
         Err(e @ (Error::Unauthorized(_) | Error::Forbidden(_))) => failure(401, &e),
         Err(e @ Error::BadInput(_)) => failure(400, &e),
+        Err(e @ Error::Unavailable(_)) => failure(503, &e),
         Err(e) => failure(500, &e),
     }
 }
@@ -127,7 +128,7 @@ pub async fn require_admin(ctx: &HttpState, request: &HttpRequest) -> Result<(),
     let Some(token) = request_token(request) else {
         return Err(HttpResponse::text(
             401,
-            "an _ADMIN token is required here (Authorization: Bearer …); the internal port serves this without one",
+            "an _ADMIN token is required here (Authorization: Bearer …)",
         ));
     };
     match ctx.security.verify_token(&token).await {

@@ -47,8 +47,8 @@ pub enum Port {
 /// Answers `/ping`, `/version`, `/health`, `/metrics`, `/auth/login` and `/auth/session`,
 /// and on the internal port the cluster dashboard (`/dashboard`, `/dashboard/events`);
 /// everything else is 404. On a secure node, `/health` and `/metrics` on the client port
-/// need an `_ADMIN` token (they count sessions and subscriptions); the internal port serves
-/// them to anyone who can reach it.
+/// need an `_ADMIN` token (they count sessions and subscriptions); on the internal port
+/// `/metrics` is open and `/health` tells anonymous callers the state only.
 pub async fn route(ctx: &Arc<HttpState>, request: HttpRequest, port: Port) -> HttpResponse {
     match request.path.as_str() {
         "/auth/login" => return auth::login(ctx, &request).await,
@@ -75,6 +75,15 @@ pub async fn route(ctx: &Arc<HttpState>, request: HttpRequest, port: Port) -> Ht
             200,
             &json!({"version": HAPPN_COMPAT_VERSION, "server": env!("CARGO_PKG_VERSION")}),
         ),
+        "/health" if ctx.secure && port == Port::Internal => {
+            // Anonymous callers of the internal port learn the state, not members, endpoints
+            // or why links are down.
+            if auth::require_admin(ctx, &request).await.is_ok() {
+                health(ctx).await
+            } else {
+                state_only(ctx).await
+            }
+        }
         "/health" => health(ctx).await,
         "/metrics" => {
             let mut text = ctx.metrics.prometheus(ctx.pubsub.subscription_count());
@@ -102,6 +111,19 @@ pub async fn route(ctx: &Arc<HttpState>, request: HttpRequest, port: Port) -> Ht
 async fn health(ctx: &HttpState) -> HttpResponse {
     let (ok, body) = health_report(ctx).await;
     HttpResponse::json(if ok { 200 } else { 503 }, &body)
+}
+
+/// `/health` for anonymous callers of a secure node's internal port: healthy or not, and
+/// the node state.
+async fn state_only(ctx: &HttpState) -> HttpResponse {
+    let (ok, body) = health_report(ctx).await;
+    let brief = json!({
+        "name": body["name"],
+        "status": body["status"],
+        "state": body["state"],
+        "detail": "pass an _ADMIN token (Authorization: Bearer …) for members and links",
+    });
+    HttpResponse::json(if ok { 200 } else { 503 }, &brief)
 }
 
 /// The `/health` document, and whether the node is healthy (datastore up, STABLE).

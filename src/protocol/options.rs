@@ -231,13 +231,14 @@ impl SetOptions {
             let amount = amount
                 .as_number()
                 .cloned()
-                .ok_or_else(|| Error::System("increment option value must be a number".into()))?;
+                // The caller's mistake, so a 400 (happn-3 answers a 500 SystemError here).
+                .ok_or_else(|| Error::bad_input("increment option value must be a number"))?;
             let gauge = match data {
                 Value::String(gauge) if !gauge.is_empty() => gauge.clone(),
                 Value::Null => "counter".to_string(),
                 _ => {
-                    return Err(Error::System(
-                        "invalid increment counter field name, must be a string".into(),
+                    return Err(Error::bad_input(
+                        "invalid increment counter field name, must be a string",
                     ));
                 }
             };

@@ -77,10 +77,15 @@ impl Tables {
     }
 }
 
+/// Told of every counted outcome made on this node (the cluster shares them, so an
+/// account's failures add up across nodes instead of multiplying by their number).
+pub type OutcomeFeed = Box<dyn Fn(&str, Outcome) + Send + Sync>;
+
 /// The lockout state of one node.
 pub struct Lockout {
     config: LockoutConfig,
     tables: Mutex<Tables>,
+    feed: std::sync::OnceLock<OutcomeFeed>,
 }
 
 /// One verification in progress; finish it with [`Attempt::finish`]. Dropping it unfinished
@@ -98,6 +103,7 @@ impl Lockout {
         Arc::new(Lockout {
             config,
             tables: Mutex::new(Tables::default()),
+            feed: std::sync::OnceLock::new(),
         })
     }
 
@@ -176,8 +182,54 @@ impl Lockout {
         }
     }
 
+    /// Sets the feed told of every outcome counted here (once; later calls are ignored).
+    pub fn set_feed(&self, feed: OutcomeFeed) {
+        let _ = self.feed.set(feed);
+    }
+
+    /// Counts an outcome another node of the cluster reported for `name`.
+    pub fn apply_remote(&self, name: &str, outcome: Outcome) {
+        if !self.config.enabled || outcome == Outcome::NotCounted {
+            return;
+        }
+        let mut tables = self.lock();
+        self.count(&mut tables, name, None, outcome);
+        let wake = tables.running.get(name).map(|(_, wake)| wake.clone());
+        drop(tables);
+        // Waiters re-check: a remote failure may have locked the name.
+        if let Some(wake) = wake {
+            wake.notify_waiters();
+        }
+    }
+
     fn record(&self, name: &str, remote: Option<IpAddr>, outcome: Outcome) {
         let mut tables = self.lock();
+        self.count(&mut tables, name, remote, outcome);
+        let wake = match tables.running.get_mut(name) {
+            Some((running, wake)) => {
+                *running = running.saturating_sub(1);
+                let wake = wake.clone();
+                if *running == 0 {
+                    tables.running.remove(name);
+                }
+                Some(wake)
+            }
+            None => None,
+        };
+        drop(tables);
+        if let Some(wake) = wake {
+            wake.notify_waiters();
+        }
+        if outcome != Outcome::NotCounted
+            && self.config.enabled
+            && let Some(feed) = self.feed.get()
+        {
+            feed(name, outcome);
+        }
+    }
+
+    /// Counts one outcome in the tables.
+    fn count(&self, tables: &mut Tables, name: &str, remote: Option<IpAddr>, outcome: Outcome) {
         let now = now_millis();
         let window = self.window();
         match outcome {
@@ -223,21 +275,6 @@ impl Lockout {
                     }
                 }
             }
-        }
-        let wake = match tables.running.get_mut(name) {
-            Some((running, wake)) => {
-                *running = running.saturating_sub(1);
-                let wake = wake.clone();
-                if *running == 0 {
-                    tables.running.remove(name);
-                }
-                Some(wake)
-            }
-            None => None,
-        };
-        drop(tables);
-        if let Some(wake) = wake {
-            wake.notify_waiters();
         }
     }
 

@@ -24,6 +24,11 @@ pub struct LoginOutcome {
     pub claims: Claims,
 }
 
+/// The refusal of a login that waited past its deadline for a verification slot.
+fn queue_timeout() -> Error {
+    Error::unavailable("the login queue is full; try again shortly")
+}
+
 impl SecurityService {
     /// Verifies a password under the lockout rules. The verification runs to its end in its
     /// own task, holding its turn and a verification permit, so a client that hangs up
@@ -34,12 +39,23 @@ impl SecurityService {
         password: String,
         remote: Option<std::net::IpAddr>,
     ) -> Result<Identity> {
-        let attempt = self.lockout.begin(&username, remote).await?;
+        let ticket = self.login_queue.enter(remote)?;
+        let deadline = tokio::time::Instant::now() + self.login_queue.wait();
+        let attempt =
+            match tokio::time::timeout_at(deadline, self.lockout.begin(&username, remote)).await {
+                Ok(attempt) => attempt?,
+                Err(_) => return Err(queue_timeout()),
+            };
         let auth = self.auth.clone();
         let verifications = self.verifications.clone();
         let verification = tokio::spawn(async move {
-            let Ok(_permit) = verifications.acquire_owned().await else {
-                return Err(Error::unavailable("security service stopping"));
+            let _ticket = ticket;
+            // Not started by its deadline: refused (and not counted) rather than served late.
+            let permit = tokio::time::timeout_at(deadline, verifications.acquire_owned()).await;
+            let _permit = match permit {
+                Ok(Ok(permit)) => permit,
+                Ok(Err(_)) => return Err(Error::unavailable("security service stopping")),
+                Err(_) => return Err(queue_timeout()),
             };
             let verified = auth
                 .verify(&Credentials::Password {
@@ -78,6 +94,41 @@ impl SecurityService {
             ));
         }
         Ok(())
+    }
+
+    /// Calls `share` with every login outcome counted on this node, as a message for the
+    /// other nodes (`{name, failed, account}`): the cluster counts an account's failures
+    /// together, so N nodes do not give N times the guesses.
+    pub fn share_login_outcomes(&self, share: impl Fn(serde_json::Value) + Send + Sync + 'static) {
+        self.lockout.set_feed(Box::new(move |name, outcome| {
+            let message = match outcome {
+                Outcome::Success => serde_json::json!({"name": name, "failed": false}),
+                Outcome::Failure { account } => {
+                    serde_json::json!({"name": name, "failed": true, "account": account})
+                }
+                Outcome::NotCounted => return,
+            };
+            share(message);
+        }));
+    }
+
+    /// Counts a login outcome another node shared (see [`Self::share_login_outcomes`]);
+    /// malformed messages are ignored.
+    pub fn apply_shared_login_outcome(&self, message: &serde_json::Value) {
+        let Some(name) = message.get("name").and_then(serde_json::Value::as_str) else {
+            return;
+        };
+        if !UserName::is_valid(name) {
+            return;
+        }
+        let outcome = match message.get("failed").and_then(serde_json::Value::as_bool) {
+            Some(true) => Outcome::Failure {
+                account: message.get("account").and_then(serde_json::Value::as_bool),
+            },
+            Some(false) => Outcome::Success,
+            None => return,
+        };
+        self.lockout.apply_remote(name, outcome);
     }
 
     /// Failed-login bookkeeping: (accounts, unknown names, addresses) with failures on record.

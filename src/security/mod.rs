@@ -12,6 +12,7 @@ mod hash;
 pub mod journal;
 mod lockout;
 mod login;
+mod login_queue;
 mod model;
 mod permissions;
 mod service;

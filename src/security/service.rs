@@ -30,6 +30,8 @@ pub struct SecurityService {
     pub(super) verifications: Arc<tokio::sync::Semaphore>,
     pub(super) secret: Mutex<Vec<u8>>,
     pub(super) lockout: Arc<Lockout>,
+    /// Per-address admission of password logins.
+    pub(super) login_queue: Arc<super::login_queue::LoginQueue>,
     /// Every change, made here or applied from another node.
     events: broadcast::Sender<SecurityEvent>,
     /// Changes made through this service only (what the cluster replicates).
@@ -85,6 +87,10 @@ impl SecurityService {
         let (events, _) = broadcast::channel(1024);
         let (local_events, _) = broadcast::channel(1024);
         let lockout = Lockout::new(config.account_lockout.clone());
+        let login_queue = super::login_queue::LoginQueue::new(super::login_queue::QueueBounds {
+            per_address: config.account_lockout.logins_pending_per_address.max(1),
+            wait: config.account_lockout.login_queue_timeout.duration(),
+        });
         let service = Arc::new(SecurityService {
             data,
             config,
@@ -97,6 +103,7 @@ impl SecurityService {
                     .unwrap_or(4),
             )),
             secret: Mutex::new(Vec::new()),
+            login_queue,
             lockout,
             events,
             local_events,

@@ -18,6 +18,10 @@ pub struct Limits {
     pub outbound_bytes: usize,
     /// Connections one listener accepts at once.
     pub max_connections: usize,
+    /// Connections one remote address may hold on one listener (0: no limit).
+    pub max_connections_per_address: usize,
+    /// Subscriptions one session may hold.
+    pub max_subscriptions: usize,
     /// Plain HTTP connections idle longer than this are closed.
     pub http_idle_timeout: Duration,
     /// Server heartbeat interval.
@@ -31,11 +35,16 @@ pub struct Limits {
 impl Limits {
     /// The limits a session config sets (`max_connections` when it leaves that open).
     pub fn from_config(config: &SessionConfig, max_connections: usize) -> Limits {
+        let max_connections = config.max_connections.unwrap_or(max_connections);
         Limits {
             max_message_bytes: config.max_message_bytes,
             outbound_queue: config.outbound_queue,
             outbound_bytes: config.outbound_queue_bytes,
-            max_connections: config.max_connections.unwrap_or(max_connections),
+            max_connections,
+            max_connections_per_address: config
+                .max_connections_per_address
+                .unwrap_or((max_connections / 2).max(1)),
+            max_subscriptions: config.max_subscriptions,
             http_idle_timeout: config.http_idle_timeout.duration(),
             ping_interval: config.ping_interval.duration(),
             login_timeout: config.login_timeout.duration(),
@@ -53,6 +62,7 @@ impl Limits {
             outbound_queue: self.outbound_queue,
             outbound_bytes: self.outbound_bytes,
             max_connections: self.max_connections,
+            max_connections_per_address: self.max_connections_per_address,
             http_idle_timeout: self.http_idle_timeout,
             ping_interval: self.ping_interval,
             // A peer silent for two and a half heartbeats is gone.

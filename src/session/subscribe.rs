@@ -19,6 +19,12 @@ impl Session {
         options: &OnOptions,
     ) -> HandlerResult {
         self.checked_path(&options.mask, PathSyntax::Pattern, Action::On)?;
+        let limit = self.ctx.limits.max_subscriptions;
+        if self.subscriptions.len() >= limit {
+            return Err(Error::bad_input(format!(
+                "subscription limit reached: a session holds at most {limit} subscriptions (services.session.config.maxSubscriptions)"
+            )));
+        }
         let mask = Mask::with_depth(&options.mask, options.depth)
             .map_err(|e| Error::bad_input(e.to_string()))?;
         let reference = format!("{}", self.next_reference);

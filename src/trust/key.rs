@@ -16,6 +16,14 @@ pub const DERIVATION_ROUNDS: u32 = 10_000;
 /// Shortest accepted `clusterSecret`, in bytes.
 pub const MIN_SECRET_BYTES: usize = 16;
 
+/// A new random cluster secret: 32 bytes from the OS, base64.
+pub fn generate_secret() -> Result<String, getrandom::Error> {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
 /// Where the cluster key came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeySource {

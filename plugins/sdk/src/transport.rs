@@ -377,6 +377,9 @@ pub struct ServeOptions {
     pub outbound_bytes: usize,
     /// Most connections served at once on one listener; more are refused with a 503.
     pub max_connections: usize,
+    /// Most connections from one remote address at once (0: no such limit); more are
+    /// refused with a 503, so one address cannot hold every slot.
+    pub max_connections_per_address: usize,
     /// An HTTP connection (not yet upgraded) idle this long is closed.
     pub http_idle_timeout: Duration,
     /// Interval of server heartbeats.
@@ -397,6 +400,7 @@ impl Default for ServeOptions {
             outbound_queue: 1024,
             outbound_bytes: 8 * 1024 * 1024,
             max_connections: 10_000,
+            max_connections_per_address: 5_000,
             http_idle_timeout: Duration::from_secs(30),
             ping_interval: Duration::from_secs(25),
             dead_after: Duration::from_secs(75),

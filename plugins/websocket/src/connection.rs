@@ -37,14 +37,7 @@ const READ_BUFFER_BYTES: usize = 2 * 1024;
 /// Frames queued from the socket to the host (bytes are bounded separately).
 const INBOUND_FRAMES: usize = 64;
 
-/// Held by a connection's tasks while it lives; counts the listener's open connections.
-pub(crate) struct Slot(pub(crate) Arc<std::sync::atomic::AtomicUsize>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
+pub(crate) use crate::slots::Slot;
 
 /// tungstenite settings for the configured limits.
 pub fn ws_config(options: &ServeOptions) -> WebSocketConfig {

@@ -16,6 +16,7 @@
 mod connection;
 mod idle;
 mod server;
+mod slots;
 mod tls;
 
 use std::sync::Arc;

@@ -2,7 +2,6 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use happn_cluster_sdk::{ConnectionInfo, Host, HttpRequest, Result, ServeOptions};
 
@@ -20,10 +19,13 @@ use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
 
 use crate::connection::{self, Role, Slot};
 use crate::idle::{Activity, IdleIo};
+use crate::slots::Refusal;
 
 const MAX_HTTP_BODY: usize = 1024 * 1024;
 /// What a connection over the limit is told before it is closed.
 const AT_CAPACITY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: 42\r\n\r\nserver at its connection limit; try again\n";
+
+const ADDRESS_AT_CAPACITY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: 50\r\n\r\ntoo many connections from your address; try again\n";
 
 /// Accepts until `shutdown` turns true.
 pub async fn serve(
@@ -34,7 +36,8 @@ pub async fn serve(
 ) -> Result<()> {
     let acceptor = options.tls.as_ref().map(crate::tls::acceptor).transpose()?;
     let mut backoff = std::time::Duration::from_millis(10);
-    let open = Arc::new(AtomicUsize::new(0));
+    let slots =
+        crate::slots::Slots::new(options.max_connections, options.max_connections_per_address);
     loop {
         let accepted = tokio::select! {
             changed = shutdown.changed() => {
@@ -57,12 +60,13 @@ pub async fn serve(
                 continue;
             }
         };
-        if open.fetch_add(1, Ordering::AcqRel) >= options.max_connections {
-            open.fetch_sub(1, Ordering::AcqRel);
-            refuse(stream, acceptor.is_some(), remote);
-            continue;
-        }
-        let slot = Slot(open.clone());
+        let slot = match slots.take(remote.ip()) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                refuse(stream, acceptor.is_some(), remote, refusal);
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
         let host = host.clone();
         let options = options.clone();
@@ -181,13 +185,27 @@ fn is_upgrade(req: &Request<Incoming>) -> bool {
 
 /// Tells a connection over the limit so (plain HTTP) and closes it, without holding up the
 /// accept loop.
-fn refuse(mut stream: tokio::net::TcpStream, tls: bool, remote: std::net::SocketAddr) {
-    tracing::warn!(%remote, "connection refused: the listener is at its connection limit");
+fn refuse(
+    mut stream: tokio::net::TcpStream,
+    tls: bool,
+    remote: std::net::SocketAddr,
+    refusal: Refusal,
+) {
+    let answer = match refusal {
+        Refusal::Full => {
+            tracing::warn!(%remote, "connection refused: the listener is at its connection limit");
+            AT_CAPACITY
+        }
+        Refusal::AddressFull => {
+            tracing::warn!(%remote, "connection refused: its address holds maxConnectionsPerAddress already");
+            ADDRESS_AT_CAPACITY
+        }
+    };
     tokio::spawn(async move {
         if !tls {
             use tokio::io::AsyncWriteExt;
             let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
-                stream.write_all(AT_CAPACITY).await?;
+                stream.write_all(answer).await?;
                 stream.shutdown().await
             })
             .await;

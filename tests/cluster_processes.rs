@@ -84,9 +84,21 @@ async fn run_cluster(datastore: Value, label: &str) {
         ports.iter().all(|(_, c)| port_open(*c)),
         "{label}: every client port opens"
     );
+    let token = common::http_login(
+        format!("127.0.0.1:{}", ports[0].1).parse().unwrap(),
+        "_ADMIN",
+        "cluster-pass",
+    )
+    .await
+    .expect("an admin token");
     for (internal, _) in &ports {
-        let (status, body) =
-            common::http_get(format!("127.0.0.1:{internal}").parse().unwrap(), "/health").await;
+        // The full report needs an admin token on a secure node's internal port.
+        let (status, body) = common::http_get_with_token(
+            format!("127.0.0.1:{internal}").parse().unwrap(),
+            "/health",
+            &token,
+        )
+        .await;
         assert_eq!(status, 200, "{label}: {body}");
         let health: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(health["state"], "STABLE");

@@ -453,7 +453,10 @@ mod tests {
         let merge = SetOptions::parse(&map(json!({"merge": "yes"})), &Value::Null).unwrap();
         assert_eq!(merge.write, WriteMode::Store { merge: false });
         let bad = SetOptions::parse(&map(json!({"increment": "x"})), &Value::Null).unwrap_err();
-        assert!(matches!(bad, Error::System(_)));
+        assert!(
+            matches!(bad, Error::BadInput(_)),
+            "a client mistake is a 400"
+        );
         let bad = SetOptions::parse(&map(json!({"meta": 1})), &Value::Null).unwrap_err();
         assert_eq!(bad.message(), "options.meta must be an object");
     }

@@ -208,3 +208,35 @@ pub async fn http_request(addr: std::net::SocketAddr, request: &str) -> (u16, St
         .to_string();
     (status, body)
 }
+
+/// `POST /auth/login` at `addr`; the token, or the status and body of a refusal.
+pub async fn http_login(
+    addr: std::net::SocketAddr,
+    username: &str,
+    password: &str,
+) -> Result<String, (u16, String)> {
+    let body = serde_json::json!({"username": username, "password": password}).to_string();
+    let request = format!(
+        "POST /auth/login HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let (status, body) = http_request(addr, &request).await;
+    if status != 200 {
+        return Err((status, body));
+    }
+    let reply: Value = serde_json::from_str(&body).map_err(|_| (status, body.clone()))?;
+    Ok(reply["data"].as_str().unwrap_or_default().to_string())
+}
+
+/// `GET path` at `addr` with a bearer token; returns (status, body).
+pub async fn http_get_with_token(
+    addr: std::net::SocketAddr,
+    path: &str,
+    token: &str,
+) -> (u16, String) {
+    http_request(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\nconnection: close\r\n\r\n"),
+    )
+    .await
+}

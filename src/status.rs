@@ -120,10 +120,17 @@ impl Status {
                 .map(printable)
                 .unwrap_or_else(|| "no cluster".into()),
             if h["status"] == "ok" { "ok" } else { "DOWN" },
-            h["sessions"],
-            h["subscriptions"],
-            h["replayBufferDepth"],
+            count(&h["sessions"]),
+            count(&h["subscriptions"]),
+            count(&h["replayBufferDepth"]),
         );
+        if h.get("members").is_none() {
+            let _ = writeln!(
+                out,
+                "members, links and errors need an _ADMIN token: pass --token (or HAPPN_TOKEN)"
+            );
+            return out;
+        }
         let mut rows = vec![[
             "MEMBER".to_string(),
             "ENDPOINT".into(),
@@ -178,6 +185,11 @@ impl Status {
         }
         out
     }
+}
+
+/// A count from the health document, `-` when it is not there.
+fn count(value: &Value) -> String {
+    value.as_u64().map_or_else(|| "-".into(), |n| n.to_string())
 }
 
 /// `text` with control characters (newlines, terminal escapes) shown escaped, so what a

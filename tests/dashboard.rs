@@ -81,6 +81,23 @@ fn blocking_get(url: &str) -> String {
     answer.lines().next().unwrap_or_default().to_string()
 }
 
+/// An `_ADMIN` token from `GET /auth/login` on the node behind `internal` (http://host:port).
+fn admin_token(internal: &str, password: &str) -> String {
+    use std::io::{Read, Write};
+    let authority = internal.strip_prefix("http://").unwrap();
+    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+    write!(
+        stream,
+        "GET /auth/login?username=_ADMIN&password={password} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let reply: serde_json::Value = serde_json::from_str(body).expect("a login reply");
+    reply["data"].as_str().expect("a token").to_string()
+}
+
 fn chromium() -> PathBuf {
     let path =
         PathBuf::from(std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()));
@@ -247,8 +264,31 @@ fn the_dashboard_tracks_a_live_cluster_in_a_real_browser() {
         .strip_suffix("/dashboard")
         .expect("a dashboard URL")
         .to_string();
+    // A secure node's internal port tells anonymous callers the state only.
+    let brief = Command::new(env!("CARGO_BIN_EXE_happn-cluster"))
+        .args(["status", "--url", &internal, "--interval", "0s"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&brief.stdout);
+    assert!(
+        text.contains("STABLE") && text.contains("--token"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("dev-2"),
+        "no members without a token: {text}"
+    );
+    let token = admin_token(&internal, "dash-pass");
     let table = Command::new(env!("CARGO_BIN_EXE_happn-cluster"))
-        .args(["status", "--url", &internal, "--interval", "300ms"])
+        .args([
+            "status",
+            "--url",
+            &internal,
+            "--interval",
+            "300ms",
+            "--token",
+            &token,
+        ])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&table.stdout);
@@ -265,7 +305,16 @@ fn the_dashboard_tracks_a_live_cluster_in_a_real_browser() {
         );
     }
     let json = Command::new(env!("CARGO_BIN_EXE_happn-cluster"))
-        .args(["status", "--url", &internal, "--interval", "0s", "--json"])
+        .args([
+            "status",
+            "--url",
+            &internal,
+            "--interval",
+            "0s",
+            "--json",
+            "--token",
+            &token,
+        ])
         .output()
         .unwrap();
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("status --json");

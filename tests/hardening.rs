@@ -263,6 +263,8 @@ async fn idle_http_connections_unauthenticated_sockets_and_excess_connections_ar
     config.services.session.config.http_idle_timeout = Millis(300);
     config.services.session.config.login_timeout = Millis(300);
     config.services.session.config.max_connections = Some(4);
+    // This test is about the listener's limit: no per-address share.
+    config.services.session.config.max_connections_per_address = Some(0);
     let node = Node::start(config).await.unwrap();
     let addr = node.client_addr().unwrap();
 

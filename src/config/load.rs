@@ -71,8 +71,12 @@ impl Config {
     }
 
     /// Applies `MONGO_URL`, `MONGO_DATABASE` and `MONGO_COLLECTION` (read through `env`) to
-    /// every mongo datastore whose settings do not set that key themselves.
+    /// every mongo datastore whose settings do not set that key themselves, and
+    /// `HAPPN_CLUSTER_SECRET` as the cluster secret (so it need not sit in a file).
     pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) {
+        if let Some(secret) = env("HAPPN_CLUSTER_SECRET").filter(|s| !s.is_empty()) {
+            self.services.orchestrator.config.cluster_secret = Some(secret);
+        }
         let overrides = [
             ("url", env("MONGO_URL")),
             ("database", env("MONGO_DATABASE")),

@@ -256,10 +256,12 @@ pub struct LockoutConfig {
     /// Failed password logins one remote address may make per `retryInterval` before its
     /// logins are refused for the rest of it (100; 0 turns the limit off).
     pub failures_per_address: u32,
-    /// Password logins one remote address may have waiting or running at once (8); more
-    /// are refused at once, so a burst from one address cannot delay everyone else's.
+    /// Password logins one remote address may have waiting or verifying at once (1024);
+    /// more are refused at once. One address verifies at most half the node's verification
+    /// slots at a time, so a burst from one address cannot delay everyone else's logins.
     pub logins_pending_per_address: u32,
-    /// A password login that cannot start verifying within this long is refused (5000 ms).
+    /// A password login whose turn to verify does not come within this long is refused
+    /// (5000 ms).
     pub login_queue_timeout: Millis,
 }
 
@@ -271,7 +273,7 @@ impl Default for LockoutConfig {
             retry_interval: Millis(10 * 60 * 1000),
             unknown_names_tracked: 10_000,
             failures_per_address: 100,
-            logins_pending_per_address: 8,
+            logins_pending_per_address: 1024,
             login_queue_timeout: Millis(5_000),
         }
     }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use happn_cluster_sdk::{Credentials, Error, Identity, Result, now_millis};
 
 use super::lockout::Outcome;
+use super::login_queue::queue_timeout;
 use super::model::ADMIN;
 use super::permissions::PermissionSet;
 use super::service::{MAX_CREDENTIAL_BYTES, SecurityService};
@@ -24,11 +25,6 @@ pub struct LoginOutcome {
     pub claims: Claims,
 }
 
-/// The refusal of a login that waited past its deadline for a verification slot.
-fn queue_timeout() -> Error {
-    Error::unavailable("the login queue is full; try again shortly")
-}
-
 impl SecurityService {
     /// Verifies a password under the lockout rules. The verification runs to its end in its
     /// own task, holding its turn and a verification permit, so a client that hangs up
@@ -39,24 +35,24 @@ impl SecurityService {
         password: String,
         remote: Option<std::net::IpAddr>,
     ) -> Result<Identity> {
-        let ticket = self.login_queue.enter(remote)?;
+        // Every wait happens here, before the verification task exists: a client that hangs
+        // up while waiting is dropped unverified; once verifying, it runs to the end.
         let deadline = tokio::time::Instant::now() + self.login_queue.wait();
-        let attempt =
-            match tokio::time::timeout_at(deadline, self.lockout.begin(&username, remote)).await {
-                Ok(attempt) => attempt?,
-                Err(_) => return Err(queue_timeout()),
-            };
-        let auth = self.auth.clone();
-        let verifications = self.verifications.clone();
-        let verification = tokio::spawn(async move {
-            let _ticket = ticket;
-            // Not started by its deadline: refused (and not counted) rather than served late.
-            let permit = tokio::time::timeout_at(deadline, verifications.acquire_owned()).await;
-            let _permit = match permit {
+        let ticket = self.login_queue.enter(remote, deadline).await?;
+        let attempt = tokio::time::timeout_at(deadline, self.lockout.begin(&username, remote))
+            .await
+            .map_err(|_| queue_timeout())??;
+        let permit =
+            match tokio::time::timeout_at(deadline, self.verifications.clone().acquire_owned())
+                .await
+            {
                 Ok(Ok(permit)) => permit,
                 Ok(Err(_)) => return Err(Error::unavailable("security service stopping")),
                 Err(_) => return Err(queue_timeout()),
             };
+        let auth = self.auth.clone();
+        let verification = tokio::spawn(async move {
+            let (_ticket, _permit) = (ticket, permit);
             let verified = auth
                 .verify(&Credentials::Password {
                     username: username.clone(),

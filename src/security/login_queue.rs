@@ -1,8 +1,10 @@
 //! Fair admission of password logins. Verifications are CPU-heavy and run a few at a time;
-//! without a bound, one address can queue thousands and every other login waits behind
-//! them. Here each remote address may have only a few logins waiting or running, more are
-//! refused at once, and a login that cannot start verifying within its deadline is refused
-//! rather than served late.
+//! without fairness, one address can queue thousands of attempts and every other login waits
+//! behind them. Here each remote address verifies at most a few logins at once (its others
+//! wait their address's turn, so the shared queue holds only a few of any one address), an
+//! address with too many waiting is refused at once, and a login whose turn does not come by
+//! its deadline is refused rather than served late. A login still waiting when its client
+//! hangs up is dropped unverified.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -10,28 +12,44 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use happn_cluster_sdk::{Error, Result};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The queue's bounds.
 #[derive(Debug, Clone, Copy)]
 pub struct QueueBounds {
-    /// Logins one address may have waiting or running at once.
-    pub per_address: u32,
-    /// How long a login may wait for a verification slot.
+    /// Logins of one address verifying at once.
+    pub verifying_per_address: usize,
+    /// Logins of one address waiting or verifying at once; more are refused at once.
+    pub pending_per_address: usize,
+    /// How long a login may wait for its turn.
     pub wait: Duration,
 }
 
-/// The per-address counts of logins in progress.
+/// One address's turns and how many of its logins hold a ticket.
+#[derive(Debug)]
+struct Line {
+    turns: Arc<Semaphore>,
+    tickets: usize,
+}
+
+/// Per-address turns for password logins.
 #[derive(Debug)]
 pub struct LoginQueue {
     bounds: QueueBounds,
-    pending: Mutex<HashMap<IpAddr, u32>>,
+    lines: Mutex<HashMap<IpAddr, Line>>,
 }
 
-/// One admitted login; gives its place back when dropped.
+/// An admitted login holding its address's turn; gives it back when dropped.
 #[derive(Debug)]
 pub struct Ticket {
     queue: Arc<LoginQueue>,
     address: Option<IpAddr>,
+    _turn: Option<OwnedSemaphorePermit>,
+}
+
+/// The refusal of a login whose turn did not come in time.
+pub fn queue_timeout() -> Error {
+    Error::unavailable("the login queue is full; try again shortly")
 }
 
 impl LoginQueue {
@@ -39,43 +57,72 @@ impl LoginQueue {
     pub fn new(bounds: QueueBounds) -> Arc<LoginQueue> {
         Arc::new(LoginQueue {
             bounds,
-            pending: Mutex::new(HashMap::new()),
+            lines: Mutex::new(HashMap::new()),
         })
     }
 
-    /// How long an admitted login may wait for a verification slot.
+    /// How long a login may wait for its turns.
     pub fn wait(&self) -> Duration {
         self.bounds.wait
     }
 
-    /// Admits a login from `address` (None: in-process, never limited), or refuses it at
-    /// once when that address has its share in progress.
-    pub fn enter(self: &Arc<Self>, address: Option<IpAddr>) -> Result<Ticket> {
-        if let Some(ip) = address {
-            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-            let n = pending.entry(ip).or_insert(0);
-            if *n >= self.bounds.per_address {
+    fn lines(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Line>> {
+        self.lines.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits for `address`'s turn (None: in-process, never limited) until `deadline`;
+    /// refuses at once when that address has its share of logins pending.
+    pub async fn enter(
+        self: &Arc<Self>,
+        address: Option<IpAddr>,
+        deadline: tokio::time::Instant,
+    ) -> Result<Ticket> {
+        let Some(ip) = address else {
+            return Ok(Ticket {
+                queue: self.clone(),
+                address: None,
+                _turn: None,
+            });
+        };
+        let turns = {
+            let mut lines = self.lines();
+            let line = lines.entry(ip).or_insert_with(|| Line {
+                turns: Arc::new(Semaphore::new(self.bounds.verifying_per_address.max(1))),
+                tickets: 0,
+            });
+            if line.tickets >= self.bounds.pending_per_address {
                 return Err(Error::unavailable(format!(
                     "too many logins in progress from {ip}; try again shortly"
                 )));
             }
-            *n += 1;
-        }
-        Ok(Ticket {
+            line.tickets += 1;
+            line.turns.clone()
+        };
+        // From here the ticket gives its place back however this ends.
+        let mut ticket = Ticket {
             queue: self.clone(),
-            address,
-        })
+            address: Some(ip),
+            _turn: None,
+        };
+        match tokio::time::timeout_at(deadline, turns.acquire_owned()).await {
+            Ok(Ok(turn)) => {
+                ticket._turn = Some(turn);
+                Ok(ticket)
+            }
+            Ok(Err(_)) => Err(Error::unavailable("security service stopping")),
+            Err(_) => Err(queue_timeout()),
+        }
     }
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
         if let Some(ip) = self.address {
-            let mut pending = self.queue.pending.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(n) = pending.get_mut(&ip) {
-                *n -= 1;
-                if *n == 0 {
-                    pending.remove(&ip);
+            let mut lines = self.queue.lines();
+            if let Some(line) = lines.get_mut(&ip) {
+                line.tickets -= 1;
+                if line.tickets == 0 {
+                    lines.remove(&ip);
                 }
             }
         }
@@ -86,26 +133,47 @@ impl Drop for Ticket {
 mod tests {
     use super::*;
 
-    #[test]
-    fn each_address_gets_its_share_and_gives_it_back() {
+    #[tokio::test]
+    async fn each_address_takes_turns_and_gives_them_back() {
         let queue = LoginQueue::new(QueueBounds {
-            per_address: 2,
-            wait: Duration::from_secs(1),
+            verifying_per_address: 1,
+            pending_per_address: 2,
+            wait: Duration::from_millis(50),
         });
+        let soon = || tokio::time::Instant::now() + Duration::from_millis(50);
         let a = Some("10.0.0.1".parse().unwrap());
         let b = Some("10.0.0.2".parse().unwrap());
-        let first = queue.enter(a).unwrap();
-        let _second = queue.enter(a).unwrap();
+        let first = queue.enter(a, soon()).await.unwrap();
+        // The second of the address waits for the first's turn, and times out.
         assert!(
-            queue.enter(a).is_err(),
-            "a third from one address is refused at once"
+            queue.enter(a, soon()).await.is_err(),
+            "no turn before the deadline"
         );
-        assert!(queue.enter(b).is_ok(), "another address is not held up");
         assert!(
-            queue.enter(None).is_ok(),
+            queue.enter(b, soon()).await.is_ok(),
+            "another address is not held up"
+        );
+        assert!(
+            queue.enter(None, soon()).await.is_ok(),
             "in-process logins are not limited"
         );
+        // Too many pending from one address: refused at once.
+        let waiting = tokio::spawn({
+            let queue = queue.clone();
+            async move {
+                queue
+                    .enter(a, tokio::time::Instant::now() + Duration::from_secs(5))
+                    .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let refused = queue.enter(a, soon()).await.unwrap_err();
+        assert!(refused.to_string().contains("too many logins"), "{refused}");
         drop(first);
-        assert!(queue.enter(a).is_ok());
+        assert!(
+            waiting.await.unwrap().is_ok(),
+            "the waiting login gets the freed turn"
+        );
+        assert!(queue.lines().is_empty(), "nothing is left behind");
     }
 }

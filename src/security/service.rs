@@ -87,8 +87,13 @@ impl SecurityService {
         let (events, _) = broadcast::channel(1024);
         let (local_events, _) = broadcast::channel(1024);
         let lockout = Lockout::new(config.account_lockout.clone());
+        let verifications = std::thread::available_parallelism()
+            .map(|n| n.get() * 2)
+            .unwrap_or(4);
         let login_queue = super::login_queue::LoginQueue::new(super::login_queue::QueueBounds {
-            per_address: config.account_lockout.logins_pending_per_address.max(1),
+            // One address may use half the verification slots: the rest stay for others.
+            verifying_per_address: (verifications / 2).max(1),
+            pending_per_address: config.account_lockout.logins_pending_per_address.max(1) as usize,
             wait: config.account_lockout.login_queue_timeout.duration(),
         });
         let service = Arc::new(SecurityService {
@@ -97,11 +102,7 @@ impl SecurityService {
             node_name: node_name.to_string(),
             auth,
             auth_name: plugin.name,
-            verifications: Arc::new(tokio::sync::Semaphore::new(
-                std::thread::available_parallelism()
-                    .map(|n| n.get() * 2)
-                    .unwrap_or(4),
-            )),
+            verifications: Arc::new(tokio::sync::Semaphore::new(verifications)),
             secret: Mutex::new(Vec::new()),
             login_queue,
             lockout,

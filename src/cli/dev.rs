@@ -212,12 +212,27 @@ fn node_config(
             "proxy": {"config": {"host": "127.0.0.1", "port": client_port}},
             "orchestrator": {"config": {
                 "deployment": format!("dev-{}", std::process::id()),
+                "clusterSecret": dev_secret(),
                 "cluster": {"happn-cluster-node": args.nodes},
                 "timing": {"keepAlive": 1000, "keepAliveThreshold": 3000, "memberRefresh": 1000, "healthReport": 10000}
             }},
             "replicator": {"config": {"securityChangesetReplicateInterval": 500}}
         }
     })
+}
+
+/// The cluster secret of this dev run: random, shared by its nodes, gone with it.
+fn dev_secret() -> &'static str {
+    static SECRET: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SECRET.get_or_init(|| {
+        happn_cluster::trust::key::generate_secret()
+            .unwrap_or_else(|_| format!("dev-{}-{}", std::process::id(), uuid_like()))
+    })
+}
+
+/// A fallback secret part when the OS random source fails (development only).
+fn uuid_like() -> String {
+    format!("{:?}", std::time::SystemTime::now())
 }
 
 fn spawn(exe: &Path, folder: &Path, name: &str) -> std::io::Result<Child> {

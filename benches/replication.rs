@@ -96,8 +96,32 @@ fn bench(c: &mut Criterion) {
     group.sample_size(30);
     group.warm_up_time(Duration::from_millis(500));
     group.measurement_time(Duration::from_secs(2));
-    for subscribers in [0usize, 1, 10, 100] {
+    for (subscribers, kept) in [
+        (0usize, false),
+        (1, false),
+        (10, false),
+        (100, false),
+        (0, true),
+    ] {
         let origin = PubSub::new(Arc::new(Metrics::default()), Duration::from_secs(60));
+        if kept {
+            // As on a node with peers: every publication is numbered and kept for replay
+            // (bounded by count, age and bytes).
+            origin.enable_replay(
+                "origin",
+                happn_cluster::pubsub::ReplayLimits {
+                    events: 10_000,
+                    age: Duration::from_secs(60),
+                    bytes: 64 * 1024 * 1024,
+                },
+            );
+            origin.set_replay_active(true);
+        }
+        let name = if kept {
+            "publish_to_remote_subscribers_replay_kept"
+        } else {
+            "publish_to_remote_subscribers"
+        };
         let link = Sink::new("peer-link".into(), true);
         origin.subscribe(
             &Mask::parse("*").unwrap(),
@@ -116,29 +140,25 @@ fn bench(c: &mut Criterion) {
             );
         }
         let mut i = 0u64;
-        group.bench_with_input(
-            BenchmarkId::new("publish_to_remote_subscribers", subscribers),
-            &subscribers,
-            |b, _| {
-                b.iter(|| {
-                    i += 1;
-                    origin.publish(&publication(i));
-                    let frame = link.last.lock().unwrap().take().expect("the link got it");
-                    // What the peer link's client does with a frame.
-                    let mut event: Value = serde_json::from_str(&frame).expect("json");
-                    let meta = event
-                        .get_mut("_meta")
-                        .map(Value::take)
-                        .unwrap_or(Value::Null);
-                    let data = event
-                        .get_mut("data")
-                        .map(Value::take)
-                        .unwrap_or(Value::Null);
-                    let rebuilt = publication_from_event(data, &meta, "origin").expect("rebuilt");
-                    black_box(receiver.inject_remote(rebuilt));
-                })
-            },
-        );
+        group.bench_with_input(BenchmarkId::new(name, subscribers), &subscribers, |b, _| {
+            b.iter(|| {
+                i += 1;
+                origin.publish(&publication(i));
+                let frame = link.last.lock().unwrap().take().expect("the link got it");
+                // What the peer link's client does with a frame.
+                let mut event: Value = serde_json::from_str(&frame).expect("json");
+                let meta = event
+                    .get_mut("_meta")
+                    .map(Value::take)
+                    .unwrap_or(Value::Null);
+                let data = event
+                    .get_mut("data")
+                    .map(Value::take)
+                    .unwrap_or(Value::Null);
+                let rebuilt = publication_from_event(data, &meta, "origin").expect("rebuilt");
+                black_box(receiver.inject_remote(rebuilt));
+            })
+        });
         let delivered: u64 = sinks.iter().map(|s| s.count.load(Ordering::Relaxed)).sum();
         assert_eq!(
             delivered,

@@ -23,6 +23,8 @@ fn node_config(dir: &std::path::Path, name: &str) -> Config {
     config.name = Some(name.into());
     let orchestrator = &mut config.services.orchestrator.config;
     orchestrator.cluster.insert("happn-cluster-node".into(), 2);
+    // Every node of a cluster holds the same secret (`happn-cluster secret` makes one).
+    orchestrator.cluster_secret = Some("replicator-example-secret-0123".into());
     orchestrator.timing.keep_alive = Millis(200);
     orchestrator.timing.keep_alive_threshold = Millis(1_000);
     orchestrator.timing.member_refresh = Millis(200);

@@ -155,6 +155,7 @@ fi
 
 # The cluster: three nodes, writers on the first, one subscriber on each other node.
 log "cluster: starting 3 nodes"
+CLUSTER_SECRET=$("$BIN" secret)
 C_PORTS=(); C_PIDS=(); C_PEERS=()
 for i in 1 2 3; do C_PEERS+=("$(free_port)"); done
 MEMBERS=""
@@ -172,6 +173,9 @@ memberRefresh = 500
 [services.orchestrator.config.discovery]
 plugin = \"static\"
 settings = { members = [${MEMBERS%,}] }"
+  extra="[services.orchestrator.config]
+clusterSecret = \"$CLUSTER_SECRET\"
+$extra"
   start_node "bench-node-$((i + 1))" "$port" "${C_PEERS[$i]}" "$extra"
   C_PIDS+=("$LAST_PID"); C_PORTS+=("$port")
 done

@@ -46,6 +46,7 @@ fn config(store: DatastoreConfig) -> happn_cluster::config::Config {
     config.services.data.config.datastores = vec![store];
     let orchestrator = &mut config.services.orchestrator.config;
     orchestrator.cluster.insert("happn-cluster-node".into(), 2);
+    orchestrator.cluster_secret = Some(common::CLUSTER_SECRET.into());
     orchestrator.timing.keep_alive = Millis(200);
     orchestrator.timing.keep_alive_threshold = Millis(1_000);
     orchestrator.timing.member_refresh = Millis(200);

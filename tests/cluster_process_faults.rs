@@ -50,7 +50,8 @@ impl Cluster {
                 "orchestrator": {"config": {
                     "deployment": format!("Faults-{}", self.table),
                     "timing": {"keepAliveThreshold": 2000, "keepAlive": 300, "memberRefresh": 300, "healthReport": 2000, "stabiliseTimeout": 60000},
-                    "cluster": {"happn-cluster-node": self.ports.len()}
+                    "cluster": {"happn-cluster-node": self.ports.len()},
+                    "clusterSecret": common::CLUSTER_SECRET
                 }}
             }
         });

@@ -322,16 +322,13 @@ async fn claims_forged_rows_and_admin_lockout_neither_add_members_nor_leak_crede
             assert!(guess.is_err());
         }
     }
-    let mut locked = false;
-    for _ in 0..20 {
-        match http_login(ports[0].1, "_ADMIN", ADMIN_PASSWORD).await {
-            Err((_, body)) if body.contains("locked") => {
-                locked = true;
-                break;
-            }
-            _ => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
+    // Outcomes cross the peer links in milliseconds. Probing with the right password before
+    // they arrived would succeed and clear the count, so give them a moment, then probe once.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let locked = matches!(
+        http_login(ports[0].1, "_ADMIN", ADMIN_PASSWORD).await,
+        Err((_, body)) if body.contains("locked")
+    );
     assert!(locked, "guesses on both nodes add up to a lockout");
     // A node restarting while `_ADMIN` is locked rejoins: peers never log in as `_ADMIN`.
     let _ = second.0.kill();
@@ -908,4 +905,54 @@ async fn a_login_burst_from_one_address_does_not_delay_logins_from_another() {
     assert!(took < Duration::from_secs(2), "took {took:?}");
     burst.await.unwrap();
     node.shutdown(Duration::from_secs(1)).await;
+}
+
+/// Without a cluster secret, and with happn's public default admin password as the only
+/// other candidate, nodes run alone: neither dials the other nor accepts the other's hello.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_without_a_secret_and_with_the_default_admin_password_run_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let lone = || {
+        let mut config = common::sqlite_cluster_config(dir.path(), 1);
+        config.services.orchestrator.config.cluster_secret = None;
+        config
+    };
+    let a = Node::start(lone()).await.unwrap();
+    let b = Node::start(lone()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    for node in [&a, &b] {
+        assert_eq!(node.cluster().status().members.len(), 1, "alone");
+        let (_, metrics) = common::http_get(node.peer_addr(), "/metrics").await;
+        assert!(
+            metric(&metrics, "happn_membership_records_refused_total") > 0,
+            "{metrics}"
+        );
+    }
+    // Even a peer holding the default-derived key is refused: the node holds none.
+    let default_key = happn_cluster::trust::PeerAuthority::new(
+        Arc::new(happn_cluster::trust::ClusterKeys::derive(
+            "happn-cluster",
+            "happn",
+            &[],
+            happn_cluster::trust::KeySource::AdminPassword,
+        )),
+        happn_cluster::trust::PeerIdentity::new(
+            "x",
+            "happn-cluster",
+            "happn-cluster-node",
+            "127.0.0.1:9",
+        )
+        .unwrap(),
+    );
+    let mut raw = raw_ws(a.peer_addr()).await;
+    let (hello, _) = default_key.hello();
+    raw.send(Message::text(
+        json!({"action": "peer-hello", "eventId": 1, "data": hello}).to_string(),
+    ))
+    .await
+    .unwrap();
+    let reply = next_reply(&mut raw).await.expect("a refusal");
+    assert_eq!(reply["_meta"]["status"], "error", "{reply}");
+    a.shutdown(Duration::from_secs(1)).await;
+    b.shutdown(Duration::from_secs(1)).await;
 }

@@ -85,6 +85,7 @@ async fn load_tool_cluster_mode_counts_cross_node_events() {
         }];
         let orchestrator = &mut config.services.orchestrator.config;
         orchestrator.cluster.insert("happn-cluster-node".into(), 2);
+        orchestrator.cluster_secret = Some(common::CLUSTER_SECRET.into());
         orchestrator.timing.keep_alive = happn_cluster::config::Millis(200);
         orchestrator.timing.member_refresh = happn_cluster::config::Millis(200);
         config

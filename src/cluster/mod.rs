@@ -91,10 +91,14 @@ impl Cluster {
             &settings.service,
             &settings.endpoint,
         )?;
-        if settings.keys.source() == crate::trust::KeySource::AdminPassword {
-            tracing::warn!(
-                "services.orchestrator.config.clusterSecret is not set: peers prove membership with a key derived from the admin password; set a cluster secret (see the README's Security section)"
-            );
+        match settings.keys.source() {
+            crate::trust::KeySource::ClusterSecret => {}
+            crate::trust::KeySource::AdminPassword => tracing::warn!(
+                "services.orchestrator.config.clusterSecret is not set: peers prove membership with a key derived from the admin password; set a cluster secret (see the README's Cluster trust section)"
+            ),
+            crate::trust::KeySource::Missing => tracing::warn!(
+                "no cluster secret (services.orchestrator.config.clusterSecret or HAPPN_CLUSTER_SECRET) and the admin password is happn's default: this node links with no peers; set a cluster secret to form a cluster"
+            ),
         }
         let authority = Arc::new(crate::trust::PeerAuthority::new(settings.keys.clone(), me));
         let discovery = build_discovery(&settings, &context.data).await?;

@@ -151,6 +151,12 @@ impl Orchestrator {
                 return Some(e.to_string());
             }
         }
+        if !self.settings.keys.usable() {
+            return Some(
+                "this node has no cluster secret (clusterSecret or HAPPN_CLUSTER_SECRET), so it links with no one"
+                    .into(),
+            );
+        }
         if !self.discovery.trusted_source()
             && !crate::trust::membership::verify(&self.settings.keys, member)
         {

@@ -107,12 +107,17 @@ impl ClusterSettings {
                     &orchestrator.previous_cluster_secrets,
                     KeySource::ClusterSecret,
                 ),
-                None => ClusterKeys::derive(
-                    &orchestrator.cluster_name,
-                    &security.admin_user.password,
-                    &orchestrator.previous_cluster_secrets,
-                    KeySource::AdminPassword,
-                ),
+                None if security.admin_user.password != crate::config::DEFAULT_ADMIN_PASSWORD
+                    && !security.admin_user.password.is_empty() =>
+                {
+                    ClusterKeys::derive(
+                        &orchestrator.cluster_name,
+                        &security.admin_user.password,
+                        &orchestrator.previous_cluster_secrets,
+                        KeySource::AdminPassword,
+                    )
+                }
+                None => ClusterKeys::missing(&orchestrator.cluster_name),
             }),
             discovery: (discovery.plugin.clone(), settings),
         }

@@ -298,6 +298,9 @@ impl Default for AuthConfig {
     }
 }
 
+/// happn's default admin password: public, so it never keys a cluster.
+pub const DEFAULT_ADMIN_PASSWORD: &str = "happn";
+
 /// `services.security.config.adminUser`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -312,7 +315,7 @@ impl Default for AdminUser {
     fn default() -> Self {
         AdminUser {
             username: "_ADMIN".into(),
-            password: "happn".into(),
+            password: DEFAULT_ADMIN_PASSWORD.into(),
         }
     }
 }

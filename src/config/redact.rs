@@ -10,13 +10,19 @@ pub const REDACTED: &str = "<redacted>";
 /// Keys whose values are secrets wherever they appear (plugin settings included).
 const SECRET_KEYS: &[&str] = &[
     "password",
+    "passwd",
     "sessionTokenSecret",
     "clusterSecret",
     "previousClusterSecrets",
     "secret",
+    "clientSecret",
     "token",
+    "apiKey",
+    "accessKey",
+    "secretKey",
     "privateKey",
     "passphrase",
+    "credentials",
 ];
 
 /// `config` as JSON with every secret replaced by [`REDACTED`] and the password of any
@@ -41,6 +47,9 @@ pub fn redacted(config: &Config) -> Value {
                 if let Some(hidden) = hide_url_password(text) {
                     *text = hidden;
                 }
+                if let Some(hidden) = hide_password_parameters(text) {
+                    *text = hidden;
+                }
             }
             _ => {}
         }
@@ -57,6 +66,38 @@ fn hide_url_password(text: &str) -> Option<String> {
     }
     let (user, _password) = userinfo.split_once(':')?;
     Some(format!("{scheme}://{user}:{REDACTED}@{host}"))
+}
+
+/// `…password=secret…` (a URL query or a libpq key=value string) with the value hidden;
+/// None when there is no such parameter.
+fn hide_password_parameters(text: &str) -> Option<String> {
+    let lower = text.to_ascii_lowercase();
+    if !lower.contains("password=") && !lower.contains("pwd=") {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest
+        .to_ascii_lowercase()
+        .find("password=")
+        .map(|i| (i, "password=".len()))
+        .or_else(|| {
+            rest.to_ascii_lowercase()
+                .find("pwd=")
+                .map(|i| (i, "pwd=".len()))
+        })
+    {
+        let (start, key_len) = at;
+        let value_start = start + key_len;
+        out.push_str(&rest[..value_start]);
+        out.push_str(REDACTED);
+        let value_end = rest[value_start..]
+            .find(['&', ' ', ';'])
+            .map_or(rest.len(), |i| value_start + i);
+        rest = &rest[value_end..];
+    }
+    out.push_str(rest);
+    Some(out)
 }
 
 #[cfg(test)]

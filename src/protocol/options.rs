@@ -58,8 +58,8 @@ pub struct LoginRequest {
     pub password: Option<String>,
     /// A token, which wins over a password.
     pub token: Option<String>,
-    /// The client's `info` (an object; anything else is wrapped as `{data: …}`). Cluster
-    /// peers put `clusterName` here.
+    /// The client's `info` (an object; anything else is wrapped as `{data: …}`). The seed's
+    /// peers put `clusterName` here; here it grants nothing (peers prove the cluster key).
     pub info: Value,
 }
 
@@ -89,11 +89,6 @@ impl LoginRequest {
                 Some(other) => serde_json::json!({"data": other}),
             },
         })
-    }
-
-    /// True when the client says it is a cluster peer (`info.clusterName`).
-    pub fn is_peer(&self) -> bool {
-        self.info.get("clusterName").is_some_and(|c| !c.is_null())
     }
 }
 
@@ -479,13 +474,10 @@ mod tests {
     fn login_data_is_checked() {
         let login = LoginRequest::parse(&json!({"username": "u", "info": 5})).unwrap();
         assert_eq!(login.info, json!({"data": 5}));
-        assert!(!login.is_peer());
         assert!(LoginRequest::parse(&json!({"password": 1})).is_err());
         assert!(LoginRequest::parse(&json!([1])).is_err());
-        assert!(
-            LoginRequest::parse(&json!({"info": {"clusterName": "c"}}))
-                .unwrap()
-                .is_peer()
-        );
+        // A cluster-looking `info` is kept as the client's info, nothing more.
+        let claim = LoginRequest::parse(&json!({"info": {"clusterName": "c"}})).unwrap();
+        assert_eq!(claim.info, json!({"clusterName": "c"}));
     }
 }

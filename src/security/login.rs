@@ -35,8 +35,8 @@ impl SecurityService {
         password: String,
         remote: Option<std::net::IpAddr>,
     ) -> Result<Identity> {
-        // Every wait happens here, before the verification task exists: a client that hangs
-        // up while waiting is dropped unverified; once verifying, it runs to the end.
+        // Every wait happens here, before the verification task exists: a request dropped
+        // while waiting is never verified; once verifying, it runs to the end.
         let deadline = tokio::time::Instant::now() + self.login_queue.wait();
         let ticket = self.login_queue.enter(remote, deadline).await?;
         let attempt = tokio::time::timeout_at(deadline, self.lockout.begin(&username, remote))
@@ -140,6 +140,8 @@ impl SecurityService {
         session_id: &str,
         remote: Option<std::net::IpAddr>,
     ) -> Result<LoginOutcome> {
+        // Per-address limits count an IPv6 /64 as one address.
+        let remote = remote.map(happn_cluster_sdk::address_group);
         match credentials {
             Credentials::Anonymous => {
                 Err(Error::Unauthorized("Anonymous access is disabled".into()))

@@ -3,8 +3,10 @@
 //! behind them. Here each remote address verifies at most a few logins at once (its others
 //! wait their address's turn, so the shared queue holds only a few of any one address), an
 //! address with too many waiting is refused at once, and a login whose turn does not come by
-//! its deadline is refused rather than served late. A login still waiting when its client
-//! hangs up is dropped unverified.
+//! its deadline is refused rather than served late. A login whose request is dropped while
+//! it waits (an HTTP client that hung up) is never verified; a WebSocket session finishes
+//! its login request before it reads the connection's close, so its wait ends at the turn
+//! or the deadline.
 
 use std::collections::HashMap;
 use std::net::IpAddr;

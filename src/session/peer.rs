@@ -11,6 +11,22 @@ use crate::protocol::{Frame, Request};
 /// not-ready retries stay far below it).
 pub(super) const REPLAYS_PER_SECOND: u32 = 200;
 
+/// True at most once a second across the node: refused handshakes cannot flood the log.
+fn log_allowed() -> bool {
+    static LAST: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    let now = happn_cluster_sdk::now_millis();
+    let last = LAST.load(std::sync::atomic::Ordering::Relaxed);
+    now - last >= 1_000
+        && LAST
+            .compare_exchange(
+                last,
+                now,
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+            )
+            .is_ok()
+}
+
 /// Why a peer session asked for something a peer link does not carry.
 fn not_for_peers(action: &str) -> Error {
     Error::Forbidden(format!(
@@ -37,7 +53,12 @@ impl Session {
     /// connection ends after the reply.
     fn refuse_peer(&mut self, error: impl Into<Error> + std::fmt::Display) -> HandlerResult {
         self.ctx.metrics.peer_handshake_failures.inc();
-        tracing::warn!(remote = ?self.remote, error = %error, "peer handshake refused");
+        // Anyone can send a hello: at most one warning a second, the rest at debug level.
+        if log_allowed() {
+            tracing::warn!(remote = ?self.remote, error = %error, "peer handshake refused");
+        } else {
+            tracing::debug!(remote = ?self.remote, error = %error, "peer handshake refused");
+        }
         self.end_after_reply = Some("peer-handshake-refused");
         Err(error.into())
     }

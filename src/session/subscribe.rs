@@ -19,6 +19,12 @@ impl Session {
         options: &OnOptions,
     ) -> HandlerResult {
         self.checked_path(&options.mask, PathSyntax::Pattern, Action::On)?;
+        if self.handle.is_peer() && options.initial {
+            // A peer link replicates events; it does not read the store.
+            return Err(Error::Forbidden(
+                "cluster peers subscribe without initial values".into(),
+            ));
+        }
         let limit = self.ctx.limits.max_subscriptions;
         if self.subscriptions.len() >= limit {
             return Err(Error::bad_input(format!(

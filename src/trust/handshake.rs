@@ -122,17 +122,18 @@ impl PeerAuthority {
             .iter()
             .take(MAX_OFFERED_KEYS)
             .filter_map(Value::as_str)
+            .filter(|id| ClusterKeys::is_key_id(id))
             .collect();
+        if !self.keys.usable() {
+            return Err(TrustError::NoCommonKey);
+        }
         let key = self
             .keys
             .ids()
             .into_iter()
             .find(|id| offered.contains(&id.as_str()))
             .and_then(|id| self.keys.get(&id).cloned())
-            .ok_or_else(|| TrustError::NoCommonKey {
-                held: self.keys.ids().join(","),
-                offered: offered.join(","),
-            })?;
+            .ok_or(TrustError::NoCommonKey)?;
         let listener_nonce = nonce();
         let [name, cluster, service, endpoint] = self.me.parts();
         let proof = key.tag(&[
@@ -183,10 +184,8 @@ impl PeerAuthority {
         let key = self
             .keys
             .get(key_id)
-            .ok_or_else(|| TrustError::NoCommonKey {
-                held: self.keys.ids().join(","),
-                offered: key_id.to_string(),
-            })?;
+            .filter(|_| self.keys.usable())
+            .ok_or(TrustError::NoCommonKey)?;
         let [name, cluster, service, endpoint] = listener.parts();
         if !key.verify(
             &[

@@ -31,6 +31,10 @@ pub enum KeySource {
     ClusterSecret,
     /// The admin password (seed configs without a `clusterSecret`): works, with a warning.
     AdminPassword,
+    /// Neither a `clusterSecret` nor an admin password other than happn's public default:
+    /// the node holds a random key of its own, so it links with no one (a lone node works;
+    /// a cluster needs a secret).
+    Missing,
 }
 
 /// One derived key.
@@ -142,6 +146,22 @@ impl ClusterKeys {
     /// Where the current key came from.
     pub fn source(&self) -> KeySource {
         self.source
+    }
+
+    /// Keys that link with no one ([`KeySource::Missing`]): a random key of this process.
+    pub fn missing(cluster_name: &str) -> ClusterKeys {
+        let random = generate_secret().unwrap_or_else(|_| uuid::Uuid::new_v4().to_string());
+        ClusterKeys::derive(cluster_name, &random, &[], KeySource::Missing)
+    }
+
+    /// True when the keys can prove membership to other nodes.
+    pub fn usable(&self) -> bool {
+        self.source != KeySource::Missing
+    }
+
+    /// True when `id` has the shape of a key id (16 hex digits).
+    pub fn is_key_id(id: &str) -> bool {
+        id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit())
     }
 
     /// The key proofs are made with.

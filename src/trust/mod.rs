@@ -35,14 +35,10 @@ pub enum TrustError {
         /// What the far side said.
         claimed: String,
     },
-    /// No key both sides hold (a rotation left them without a common secret).
-    #[error("no cluster key in common (this node holds {held}; the peer offered {offered})")]
-    NoCommonKey {
-        /// Ids of this node's keys.
-        held: String,
-        /// Ids the far side offered.
-        offered: String,
-    },
+    /// No key both sides hold (different secrets, or a rotation left them without a common
+    /// one). Key ids are not named: they would help an offline guesser.
+    #[error("no cluster key in common")]
+    NoCommonKey,
     /// The proof does not verify: the far side does not hold the cluster key.
     #[error("the peer's proof of the cluster key is wrong")]
     BadProof,

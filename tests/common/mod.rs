@@ -44,8 +44,12 @@ pub fn sqlite_cluster_config(dir: &std::path::Path, minimum: u32) -> Config {
     orchestrator.timing.keep_alive_threshold = Millis(1_000);
     orchestrator.timing.member_refresh = Millis(200);
     orchestrator.timing.stabilise_timeout = Some(Millis(20_000));
+    orchestrator.cluster_secret = Some(CLUSTER_SECRET.into());
     config
 }
+
+/// The cluster secret of the test clusters.
+pub const CLUSTER_SECRET: &str = "test-cluster-secret-0123456789";
 
 /// A secure test node with two groups and two users:
 /// `reader` (group `readers`: get+on `/shared/*`, prohibit get `/shared/secret/*`) and

@@ -38,7 +38,7 @@ pub use registry::{
 };
 pub use transport::{
     ByteBudget, Connection, ConnectionInfo, Host, HttpRequest, HttpResponse, InProcessPeer,
-    Inbound, Outbound, ServeOptions, Termination, Terminator, TlsFiles, Transport,
+    Inbound, Outbound, ServeOptions, Termination, Terminator, TlsFiles, Transport, address_group,
 };
 
 /// Re-exported so plugins can `inventory::submit!` without depending on `inventory` themselves.

@@ -410,6 +410,22 @@ impl Default for ServeOptions {
     }
 }
 
+/// The address a per-address limit counts a remote under: an IPv4 address (IPv4-mapped
+/// IPv6 included) as itself, an IPv6 address by its /64 prefix (one host usually holds a
+/// whole /64, so counting single IPv6 addresses would not limit anyone).
+pub fn address_group(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V4(_) => ip,
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => std::net::IpAddr::V4(v4),
+            None => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                std::net::IpAddr::V6(std::net::Ipv6Addr::from(prefix))
+            }
+        },
+    }
+}
+
 /// Accepts sessions and dials peers.
 #[async_trait]
 pub trait Transport: Send + Sync + 'static {

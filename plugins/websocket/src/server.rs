@@ -60,7 +60,7 @@ pub async fn serve(
                 continue;
             }
         };
-        let slot = match slots.take(remote.ip()) {
+        let slot = match slots.take(happn_cluster_sdk::address_group(remote.ip())) {
             Ok(slot) => slot,
             Err(refusal) => {
                 refuse(stream, acceptor.is_some(), remote, refusal);

@@ -99,4 +99,25 @@ mod tests {
         drop(first);
         assert!(slots.take(a).is_ok(), "a freed slot is reusable");
     }
+
+    #[test]
+    fn an_ipv6_host_counts_as_its_slash_64() {
+        use happn_cluster_sdk::address_group;
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(address_group(a), address_group(b));
+        assert_ne!(address_group(a), address_group(other));
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        assert_eq!(
+            address_group(mapped),
+            "127.0.0.1".parse::<IpAddr>().unwrap()
+        );
+        let slots = Slots::new(10, 1);
+        let _held = slots.take(address_group(a)).unwrap();
+        assert_eq!(
+            slots.take(address_group(b)).unwrap_err(),
+            Refusal::AddressFull
+        );
+    }
 }

@@ -27,6 +27,7 @@ fn mongo_config(port: u16, collection: &str) -> happn_cluster::config::Config {
         }),
         patterns: vec![],
         is_default: true,
+        ..DatastoreConfig::default()
     }];
     config
 }

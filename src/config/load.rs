@@ -175,6 +175,7 @@ fn default_datastore(env_mongo: &[(String, String)]) -> DatastoreConfig {
             settings: Value::Object(settings),
             patterns: Vec::new(),
             is_default: true,
+            ..DatastoreConfig::default()
         }
     } else {
         tracing::warn!(
@@ -186,6 +187,7 @@ fn default_datastore(env_mongo: &[(String, String)]) -> DatastoreConfig {
             settings: Value::Object(Map::new()),
             patterns: Vec::new(),
             is_default: true,
+            ..DatastoreConfig::default()
         }
     }
 }

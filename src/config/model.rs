@@ -343,6 +343,30 @@ pub struct DatastoreConfig {
     pub patterns: Vec<String>,
     /// Receives every path no pattern claims.
     pub is_default: bool,
+    /// How writes to this store are gathered into batches (group commit).
+    pub write_batch: WriteBatchConfig,
+}
+
+/// `services.data.config.datastores[].writeBatch`: group commit. Writes that arrive while a
+/// batch is being written are gathered into the next one (one round trip, one commit); a
+/// write to an idle store goes at once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct WriteBatchConfig {
+    /// Most writes in one batch (64; 1 turns gathering off). The embedded `memory` store
+    /// never gathers (there is no round trip to save).
+    pub max_items: usize,
+    /// Most batches being written at once (2).
+    pub in_flight: usize,
+}
+
+impl Default for WriteBatchConfig {
+    fn default() -> Self {
+        WriteBatchConfig {
+            max_items: 64,
+            in_flight: 2,
+        }
+    }
 }
 
 /// `services.session.config`: limits applied to every client connection.

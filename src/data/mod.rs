@@ -11,6 +11,8 @@ use serde_json::{Map, Number, Value};
 
 use crate::config::DatastoreConfig;
 
+pub mod group_commit;
+
 struct Route {
     pattern: WildcardPattern,
     store_name: String,
@@ -74,6 +76,18 @@ impl DataService {
             let store = (plugin.build)(context).await.map_err(|e| {
                 Error::unavailable(format!("datastore {} ({provider}): {e}", config.name))
             })?;
+            let batch = &config.write_batch;
+            let store: Arc<dyn Datastore> = if batch.max_items > 1 && store.provider() != "memory" {
+                Arc::new(group_commit::GroupCommit::new(
+                    store,
+                    group_commit::BatchLimits {
+                        max_items: batch.max_items,
+                        in_flight: batch.in_flight,
+                    },
+                ))
+            } else {
+                store
+            };
             for pattern in &config.patterns {
                 routes.push(Route {
                     pattern: WildcardPattern::new(pattern),
@@ -242,6 +256,7 @@ mod tests {
             settings: Value::Null,
             patterns: patterns.iter().map(|p| p.to_string()).collect(),
             is_default: default,
+            ..DatastoreConfig::default()
         }
     }
 

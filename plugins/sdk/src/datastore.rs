@@ -20,6 +20,24 @@ pub struct UpsertOptions {
     pub if_absent: bool,
 }
 
+/// One write of a batch ([`Datastore::upsert_many`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpsertItem {
+    /// The record's path.
+    pub path: String,
+    /// The data to write (or merge).
+    pub data: Map<String, Value>,
+    /// How to write it.
+    pub options: UpsertOptions,
+}
+
+/// True when no path appears twice in `items` (a native batch may then apply them in any
+/// order; with a repeated path, order matters and the items are applied one by one).
+pub fn distinct_paths(items: &[UpsertItem]) -> bool {
+    let mut seen = std::collections::HashSet::with_capacity(items.len());
+    items.iter().all(|item| seen.insert(item.path.as_str()))
+}
+
 /// Filters and shapes a `find`.
 #[derive(Debug, Clone, Default)]
 pub struct FindOptions {
@@ -238,6 +256,17 @@ pub trait Datastore: Send + Sync + 'static {
         data: Map<String, Value>,
         options: &UpsertOptions,
     ) -> Result<Record>;
+
+    /// Writes several records, as [`Datastore::upsert`] would one by one, in order; each
+    /// item gets its own result (one failing item fails only itself). Providers override it
+    /// to send a batch as one round trip and one commit; the default loops.
+    async fn upsert_many(&self, items: Vec<UpsertItem>) -> Vec<Result<Record>> {
+        let mut results = Vec::with_capacity(items.len());
+        for item in items {
+            results.push(self.upsert(&item.path, item.data, &item.options).await);
+        }
+        results
+    }
 
     /// Atomically adds `by` to `data.<gauge>.value` at `path` (creating record and gauge as
     /// needed) and returns the new value.

@@ -28,7 +28,9 @@ pub mod transport;
 pub use async_trait::async_trait;
 pub use auth::{Auth, Credentials, Identity};
 pub use criteria::{Criteria, Projection, SortKey};
-pub use datastore::{Datastore, Features, FindOptions, UpsertOptions, parse_pipeline};
+pub use datastore::{
+    Datastore, Features, FindOptions, UpsertItem, UpsertOptions, distinct_paths, parse_pipeline,
+};
 pub use discovery::{Discovery, Member};
 pub use error::{Error, Result};
 pub use pathquery::{PathQuery, WildcardPattern};

@@ -64,6 +64,7 @@ pub async fn run(store: Arc<dyn Datastore>) {
     increments(store.clone()).await;
     extension_operators(s).await;
     concurrent_upserts(store.clone()).await;
+    batches(s).await;
     large_and_unicode(s).await;
     removal(s).await;
     s.ping().await.unwrap_or_else(|e| panic!("ping: {e}"));
@@ -532,6 +533,145 @@ async fn increments(store: Arc<dyn Datastore>) {
         .expect("present");
     assert_eq!(c.data["big"]["value"], json!(i64::MAX), "unchanged");
     assert_eq!(c.data["float"]["value"].as_f64(), Some(1e308), "unchanged");
+}
+
+/// `upsert_many`: each item gets what `upsert` would have returned, in order; repeated
+/// paths apply in order; merges and `if_absent` behave as they do one by one.
+async fn batches(s: &dyn Datastore) {
+    use crate::datastore::UpsertItem;
+    let item = |path: &str, value: Value, options: UpsertOptions| UpsertItem {
+        path: path.into(),
+        data: data(value),
+        options,
+    };
+    let plain = UpsertOptions::default();
+    let merge = UpsertOptions {
+        merge: true,
+        ..UpsertOptions::default()
+    };
+    let only_create = UpsertOptions {
+        if_absent: true,
+        ..UpsertOptions::default()
+    };
+    let existing = put(s, "/kit/batch/old", json!({"a": 1, "keep": true})).await;
+    let by = UpsertOptions {
+        modified_by: Some("batcher".into()),
+        ..UpsertOptions::default()
+    };
+    let results = s
+        .upsert_many(vec![
+            item("/kit/batch/1", json!({"n": 1}), plain.clone()),
+            item("/kit/batch/2", json!({"n": 2}), by),
+            item("/kit/batch/old", json!({"b": 2}), merge.clone()),
+            item("/kit/batch/old", json!({"c": 3}), merge),
+            item("/kit/batch/1", json!({"n": 11}), plain.clone()),
+            item("/kit/batch/2", json!({"n": 99}), only_create),
+        ])
+        .await;
+    assert_eq!(results.len(), 6, "one result per item");
+    let records: Vec<Record> = results
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| r.unwrap_or_else(|e| panic!("batch item {i}: {e}")))
+        .collect();
+    let expected_paths = [
+        "/kit/batch/1",
+        "/kit/batch/2",
+        "/kit/batch/old",
+        "/kit/batch/old",
+        "/kit/batch/1",
+        "/kit/batch/2",
+    ];
+    assert_eq!(paths(&records), expected_paths, "results in item order");
+    assert_eq!(records[1].modified_by.as_deref(), Some("batcher"));
+    assert_eq!(
+        records[2].created, existing.created,
+        "created kept on update"
+    );
+    assert!(
+        records[2].modified >= existing.modified,
+        "modified advances"
+    );
+    assert_eq!(records[3].data["c"], json!(3));
+    assert_eq!(records[3].data["b"], json!(2), "merges apply in order");
+    assert_eq!(records[3].data["keep"], json!(true));
+    assert_eq!(
+        records[4].data["n"],
+        json!(11),
+        "a repeated path applies in order"
+    );
+    assert_eq!(records[4].created, records[0].created);
+    assert_eq!(
+        records[5].data["n"],
+        json!(2),
+        "if_absent leaves the record"
+    );
+    let stored = s
+        .find_one("/kit/batch/1")
+        .await
+        .expect("read")
+        .expect("present");
+    assert_eq!(stored.data["n"], json!(11), "the last write of a path wins");
+    assert!(s.upsert_many(Vec::new()).await.is_empty());
+    // Distinct paths written alike: what a native batch sends as one statement.
+    let before = s
+        .find_one("/kit/batch/old")
+        .await
+        .expect("read")
+        .expect("present");
+    let plain_batch: Vec<UpsertItem> = (0..10)
+        .map(|i| item(&format!("/kit/batch/p{i}"), json!({"i": i}), plain.clone()))
+        .chain([item(
+            "/kit/batch/old",
+            json!({"replaced": true}),
+            plain.clone(),
+        )])
+        .collect();
+    let records: Vec<Record> = s
+        .upsert_many(plain_batch)
+        .await
+        .into_iter()
+        .map(|r| r.expect("plain batch item"))
+        .collect();
+    for (i, record) in records.iter().take(10).enumerate() {
+        assert_eq!(
+            record.path,
+            format!("/kit/batch/p{i}"),
+            "results in item order"
+        );
+        assert_eq!(record.data["i"], json!(i));
+    }
+    assert_eq!(
+        records[10].created, before.created,
+        "created kept in a batch"
+    );
+    assert_eq!(records[10].data, data(json!({"replaced": true})));
+    let merged: Vec<Record> = s
+        .upsert_many(vec![
+            item(
+                "/kit/batch/p0",
+                json!({"m": 0}),
+                UpsertOptions {
+                    merge: true,
+                    ..UpsertOptions::default()
+                },
+            ),
+            item(
+                "/kit/batch/p1",
+                json!({"m": 1}),
+                UpsertOptions {
+                    merge: true,
+                    ..UpsertOptions::default()
+                },
+            ),
+        ])
+        .await
+        .into_iter()
+        .map(|r| r.expect("merge batch item"))
+        .collect();
+    assert_eq!(merged[1].data["i"], json!(1), "merged, not replaced");
+    assert_eq!(merged[1].data["m"], json!(1));
+    s.remove(&q("/kit/batch/*"), None).await.expect("clean up");
 }
 
 async fn concurrent_upserts(store: Arc<dyn Datastore>) {

@@ -20,7 +20,7 @@ use happn_cluster_sdk::criteria::sort_records;
 use happn_cluster_sdk::registry::redact_url;
 use happn_cluster_sdk::{
     BuildContext, Criteria, Datastore, DatastorePlugin, Error, FindOptions, PathQuery, Record,
-    Result, UpsertOptions, inventory, now_millis,
+    Result, UpsertItem, UpsertOptions, distinct_paths, inventory, now_millis,
 };
 use serde::Deserialize;
 use serde_json::{Map, Number, Value};
@@ -179,6 +179,51 @@ impl PostgresDatastore {
         }
     }
 
+    /// Writes distinct `items` in one statement; the records in item order.
+    async fn upsert_batch(&self, items: &[UpsertItem], merge: bool) -> Result<Vec<Result<Record>>> {
+        let t = &self.table;
+        let new_data = if merge {
+            format!("\"{t}\".data || excluded.data")
+        } else {
+            "excluded.data".into()
+        };
+        let sql = format!(
+            "INSERT INTO \"{t}\" ({COLUMNS}) \
+             SELECT u.path, u.data, $3, $3, u.modified_by FROM unnest($1::text[], $2::jsonb[], $4::text[]) AS u(path, data, modified_by) \
+             ON CONFLICT (path) DO UPDATE SET data = {new_data}, modified = GREATEST(excluded.modified, \"{t}\".modified), modified_by = excluded.modified_by \
+             RETURNING {COLUMNS}"
+        );
+        let paths: Vec<&str> = items.iter().map(|i| i.path.as_str()).collect();
+        let data: Vec<sqlx::types::Json<&Map<String, Value>>> =
+            items.iter().map(|i| sqlx::types::Json(&i.data)).collect();
+        let by: Vec<Option<&str>> = items
+            .iter()
+            .map(|i| i.options.modified_by.as_deref())
+            .collect();
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(&paths)
+            .bind(&data)
+            .bind(now_millis())
+            .bind(&by)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        let mut by_path: std::collections::HashMap<String, Record> =
+            std::collections::HashMap::new();
+        for row in &rows {
+            let record = Self::record(row)?;
+            by_path.insert(record.path.clone(), record);
+        }
+        Ok(items
+            .iter()
+            .map(|i| {
+                by_path
+                    .remove(&i.path)
+                    .ok_or_else(|| Error::internal("a batched write returned no record"))
+            })
+            .collect())
+    }
+
     fn record(row: &PgRow) -> Result<Record> {
         let get = |e: sqlx::Error| Error::internal(e.to_string());
         let data: sqlx::types::Json<Value> = row.try_get("data").map_err(get)?;
@@ -270,6 +315,32 @@ impl Datastore for PostgresDatastore {
                 .await?
                 .ok_or_else(|| Error::internal("record vanished after insert")),
         }
+    }
+
+    /// One multi-row `INSERT … SELECT FROM unnest(…) ON CONFLICT … RETURNING` for a batch of
+    /// distinct paths written the same way (all replacing or all merging): one round trip,
+    /// one commit. Anything else, or a batch the database refuses as a whole, is written one
+    /// by one, so each item still gets its own result.
+    async fn upsert_many(&self, items: Vec<UpsertItem>) -> Vec<Result<Record>> {
+        let merge = items.first().is_some_and(|i| i.options.merge);
+        let native = items.len() > 1
+            && distinct_paths(&items)
+            && items
+                .iter()
+                .all(|i| !i.options.if_absent && i.options.merge == merge);
+        if native {
+            match self.upsert_batch(&items, merge).await {
+                Ok(records) => return records,
+                Err(e) => {
+                    tracing::debug!(error = %e, "batch refused as a whole; writing its items one by one");
+                }
+            }
+        }
+        let mut results = Vec::with_capacity(items.len());
+        for item in items {
+            results.push(self.upsert(&item.path, item.data, &item.options).await);
+        }
+        results
     }
 
     async fn increment(

@@ -17,7 +17,7 @@ use futures_util::FutureExt;
 use happn_cluster_sdk::record::add_numbers;
 use happn_cluster_sdk::{
     BuildContext, Criteria, Datastore, DatastorePlugin, Error, FindOptions, PathQuery, Record,
-    Result, UpsertOptions, inventory, now_millis,
+    Result, UpsertItem, UpsertOptions, inventory, now_millis,
 };
 use serde::Deserialize;
 use serde_json::{Map, Number, Value};
@@ -271,6 +271,51 @@ impl SqliteDatastore {
         ))
     }
 
+    /// One upsert on `conn`, inside the caller's transaction.
+    async fn upsert_in(&self, conn: &mut SqliteConnection, item: UpsertItem) -> Result<Record> {
+        let (path, data, options) = (item.path, item.data, item.options);
+        let existing = self
+            .matching(conn, &PathQuery::Exact(path.clone()))
+            .await?
+            .pop();
+        if options.if_absent {
+            if let Some(existing) = existing {
+                return Ok(existing);
+            }
+            sqlx::query(AssertSqlSafe(self.sql.insert_if_absent.as_str()))
+                .bind(&path)
+                .bind(Value::Object(data.clone()).to_string())
+                .bind(now_millis())
+                .bind(options.modified_by.as_deref())
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| self.err(e))?;
+            return self
+                .matching(conn, &PathQuery::Exact(path.clone()))
+                .await?
+                .pop()
+                .ok_or_else(|| Error::internal("record vanished after insert"));
+        }
+        let data = match (options.merge, existing) {
+            (true, Some(existing)) => {
+                let mut merged = existing.data;
+                merged.extend(data);
+                merged
+            }
+            _ => data,
+        };
+        let (created, modified) = self
+            .write(conn, &path, &data, options.modified_by.as_deref())
+            .await?;
+        Ok(Record {
+            path,
+            data,
+            created,
+            modified,
+            modified_by: options.modified_by.clone(),
+        })
+    }
+
     /// Runs `work` inside `BEGIN IMMEDIATE … COMMIT` (one writer at a time, across
     /// processes). The transaction rolls back if `work` fails or the call is dropped.
     async fn exclusive<T>(
@@ -303,54 +348,44 @@ impl Datastore for SqliteDatastore {
         data: Map<String, Value>,
         options: &UpsertOptions,
     ) -> Result<Record> {
-        let path = path.to_string();
-        let options = options.clone();
-        self.exclusive(move |this, conn| {
-            async move {
-                let existing = this
-                    .matching(conn, &PathQuery::Exact(path.clone()))
-                    .await?
-                    .pop();
-                if options.if_absent {
-                    if let Some(existing) = existing {
-                        return Ok(existing);
-                    }
-                    sqlx::query(AssertSqlSafe(this.sql.insert_if_absent.as_str()))
-                        .bind(&path)
-                        .bind(Value::Object(data.clone()).to_string())
-                        .bind(now_millis())
-                        .bind(options.modified_by.as_deref())
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(|e| this.err(e))?;
-                    return this
-                        .matching(conn, &PathQuery::Exact(path.clone()))
-                        .await?
-                        .pop()
-                        .ok_or_else(|| Error::internal("record vanished after insert"));
-                }
-                let data = match (options.merge, existing) {
-                    (true, Some(existing)) => {
-                        let mut merged = existing.data;
-                        merged.extend(data);
-                        merged
-                    }
-                    _ => data,
-                };
-                let (created, modified) = this
-                    .write(conn, &path, &data, options.modified_by.as_deref())
-                    .await?;
-                Ok(Record {
-                    path,
-                    data,
-                    created,
-                    modified,
-                    modified_by: options.modified_by.clone(),
-                })
+        let item = UpsertItem {
+            path: path.to_string(),
+            data,
+            options: options.clone(),
+        };
+        self.exclusive(move |this, conn| this.upsert_in(conn, item).boxed())
+            .await
+    }
+
+    /// The whole batch in one `BEGIN IMMEDIATE … COMMIT`: one hold of the write lock and
+    /// one commit (one fsync) for every item. An item that fails fails alone; the rest
+    /// commit.
+    async fn upsert_many(&self, items: Vec<UpsertItem>) -> Vec<Result<Record>> {
+        let count = items.len();
+        if count < 2 {
+            let mut results = Vec::with_capacity(count);
+            for item in items {
+                results.push(self.upsert(&item.path, item.data, &item.options).await);
             }
-            .boxed()
-        })
-        .await
+            return results;
+        }
+        let outcome = self
+            .exclusive(move |this, conn| {
+                async move {
+                    let mut results = Vec::with_capacity(items.len());
+                    for item in items {
+                        results.push(this.upsert_in(conn, item).await);
+                    }
+                    Ok(results)
+                }
+                .boxed()
+            })
+            .await;
+        match outcome {
+            Ok(results) => results,
+            // The transaction itself failed (busy, commit): every item shares that error.
+            Err(e) => (0..count).map(|_| Err(e.clone())).collect(),
+        }
     }
 
     async fn increment(

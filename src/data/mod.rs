@@ -12,6 +12,7 @@ use serde_json::{Map, Number, Value};
 use crate::config::DatastoreConfig;
 
 pub mod group_commit;
+pub mod path_order;
 
 struct Route {
     pattern: WildcardPattern,
@@ -44,6 +45,7 @@ pub struct DataService {
     default: Arc<dyn Datastore>,
     default_name: String,
     stores: Vec<(String, Arc<dyn Datastore>)>,
+    order: path_order::PathOrder,
 }
 
 impl DataService {
@@ -54,6 +56,7 @@ impl DataService {
             default: store.clone(),
             default_name: name.to_string(),
             stores: vec![(name.to_string(), store)],
+            order: path_order::PathOrder::default(),
         }
     }
 
@@ -108,6 +111,7 @@ impl DataService {
             default,
             default_name,
             stores: built,
+            order: path_order::PathOrder::default(),
         })
     }
 
@@ -127,6 +131,12 @@ impl DataService {
             .find(|r| r.pattern.matches(path))
             .map(|r| r.store_name.as_str())
             .unwrap_or(&self.default_name)
+    }
+
+    /// Waits for `path`'s turn to write and publish: hold the guard until the write's event
+    /// is published, so events of one path follow its commit order.
+    pub async fn path_turn(&self, path: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        self.order.lock(path).await
     }
 
     /// Writes (or merges) data at `path`.

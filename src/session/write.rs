@@ -73,6 +73,11 @@ impl Session {
     ) -> HandlerResult {
         let path = self.checked_path(raw, PathSyntax::Exact, Action::Set)?;
         let by = self.ctx.access.author(self.username.as_deref());
+        // Held until the event is published: one path's events follow its commit order.
+        let _turn = match options.write {
+            WriteMode::NoStore => None,
+            _ => Some(self.ctx.data.path_turn(&path).await),
+        };
         let posted = if options.null_value {
             Value::Null
         } else {

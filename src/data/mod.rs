@@ -80,7 +80,8 @@ impl DataService {
                 Error::unavailable(format!("datastore {} ({provider}): {e}", config.name))
             })?;
             let batch = &config.write_batch;
-            let store: Arc<dyn Datastore> = if batch.max_items > 1 && store.provider() != "memory" {
+            let store: Arc<dyn Datastore> = if batch.max_items > 1 && store.features().batch_writes
+            {
                 Arc::new(group_commit::GroupCommit::new(
                     store,
                     group_commit::BatchLimits {

@@ -64,6 +64,10 @@ pub struct Features {
     pub aggregate: bool,
     /// [`FindOptions::collation`] is honoured by `find` and `count`.
     pub collation: bool,
+    /// [`Datastore::upsert_many`] writes a batch natively (one round trip, one commit), so
+    /// the host gathers concurrent writes for it (group commit). Stores that loop gain
+    /// nothing from gathering and are left alone.
+    pub batch_writes: bool,
 }
 
 /// Aggregation stages a client may send: they read and reshape, never write, run code or

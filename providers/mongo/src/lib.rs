@@ -584,6 +584,7 @@ impl Datastore for MongoDatastore {
         Features {
             aggregate: true,
             collation: true,
+            batch_writes: false,
         }
     }
 

@@ -19,8 +19,8 @@ use futures_util::FutureExt;
 use happn_cluster_sdk::criteria::sort_records;
 use happn_cluster_sdk::registry::redact_url;
 use happn_cluster_sdk::{
-    BuildContext, Criteria, Datastore, DatastorePlugin, Error, FindOptions, PathQuery, Record,
-    Result, UpsertItem, UpsertOptions, distinct_paths, inventory, now_millis,
+    BuildContext, Criteria, Datastore, DatastorePlugin, Error, Features, FindOptions, PathQuery,
+    Record, Result, UpsertItem, UpsertOptions, distinct_paths, inventory, now_millis,
 };
 use serde::Deserialize;
 use serde_json::{Map, Number, Value};
@@ -314,6 +314,13 @@ impl Datastore for PostgresDatastore {
                 .find_one(path)
                 .await?
                 .ok_or_else(|| Error::internal("record vanished after insert")),
+        }
+    }
+
+    fn features(&self) -> Features {
+        Features {
+            batch_writes: true,
+            ..Features::default()
         }
     }
 

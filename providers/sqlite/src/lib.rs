@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use futures_util::FutureExt;
 use happn_cluster_sdk::record::add_numbers;
 use happn_cluster_sdk::{
-    BuildContext, Criteria, Datastore, DatastorePlugin, Error, FindOptions, PathQuery, Record,
-    Result, UpsertItem, UpsertOptions, inventory, now_millis,
+    BuildContext, Criteria, Datastore, DatastorePlugin, Error, Features, FindOptions, PathQuery,
+    Record, Result, UpsertItem, UpsertOptions, inventory, now_millis,
 };
 use serde::Deserialize;
 use serde_json::{Map, Number, Value};
@@ -355,6 +355,13 @@ impl Datastore for SqliteDatastore {
         };
         self.exclusive(move |this, conn| this.upsert_in(conn, item).boxed())
             .await
+    }
+
+    fn features(&self) -> Features {
+        Features {
+            batch_writes: true,
+            ..Features::default()
+        }
     }
 
     /// The whole batch in one `BEGIN IMMEDIATE … COMMIT`: one hold of the write lock and

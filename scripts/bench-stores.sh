@@ -2,7 +2,9 @@
 # Real-store write benchmark, side by side in one run: pgbench's TPS for the PostgreSQL
 # provider's own upsert statement (one row per transaction, and 32 rows per statement) as
 # the yardstick, then one node on PostgreSQL and one on a SQLite file, each with group
-# commit off (writeBatch.maxItems = 1) and on (the defaults), at 32 writers and at 1 writer.
+# commit off (writeBatch.maxItems = 1) and on (the defaults), at 32 writers and at 1 writer,
+# then 3-node clusters on each store (writers on the first node, a subscriber on each of the
+# others receiving every event), group commit on.
 # Scenarios alternate over ROUNDS rounds; the table shows medians.
 #
 # Usage: scripts/bench-stores.sh [ROUNDS=3] [DURATION=8s]
@@ -63,6 +65,35 @@ EOF
   wait_port "$PORT" || { cat "$WORK/$name.log" >&2; exit 1; }
 }
 
+start_cluster() { # store → sets PORTS (client ports), CPIDS
+  local store=$1 i settings members="" secret
+  secret=$("$BIN" secret)
+  local peers=(); PORTS=(); CPIDS=()
+  for i in 0 1 2; do peers+=("$(free_port)"); done
+  for i in 0 1 2; do
+    members+="{\"name\": \"c$i\", \"service\": \"happn-cluster-node\", \"clusterName\": \"happn-cluster\", \"deployment\": \"Test-Deploy\", \"endpoint\": \"127.0.0.1:${peers[$i]}\"},"
+  done
+  if [ "$store" = postgres ]; then
+    settings="{\"url\": \"$PG_URL\", \"table\": \"${TABLE}_c\"}"
+  else
+    settings="{\"filename\": \"$WORK/cluster-$RANDOM.db\", \"table\": \"happn\"}"
+  fi
+  for i in 0 1 2; do
+    local port; port=$(free_port); PORTS+=("$port")
+    cat > "$WORK/c$i.json" <<EOF
+{"name": "c$i", "host": "127.0.0.1", "port": ${peers[$i]},
+ "services": {"proxy": {"config": {"host": "127.0.0.1", "port": $port}},
+  "data": {"config": {"datastores": [{"name": "s", "provider": "$store", "isDefault": true, "settings": $settings}]}},
+  "orchestrator": {"config": {"clusterSecret": "$secret", "cluster": {"happn-cluster-node": 3},
+    "timing": {"keepAlive": 500, "keepAliveThreshold": 1500, "memberRefresh": 500},
+    "discovery": {"plugin": "static", "settings": {"members": [${members%,}]}}}}}}
+EOF
+    RUST_LOG=warn "$BIN" --config "$WORK/c$i.json" > "$WORK/c$i.log" 2>&1 &
+    CPIDS+=("$!"); PIDS+=("$!")
+  done
+  for port in "${PORTS[@]}"; do wait_port "$port" || { cat "$WORK"/c*.log >&2; exit 1; }; done
+}
+
 declare -A RESULTS
 record() { RESULTS["$1"]+="$2 "; }
 
@@ -89,6 +120,19 @@ for round in $(seq 1 "$ROUNDS"); do
       kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true
       psql -q "$PG_URL" -c "DROP TABLE IF EXISTS \"${TABLE}_n\"" >/dev/null 2>&1 || true
     done
+    log "round $round: 3-node cluster on $store"
+    start_cluster "$store"
+    urls=$(printf 'http://127.0.0.1:%s,' "${PORTS[@]}"); urls=${urls%,}
+    for clients in 32 1; do
+      out=$("$BIN" bench --cluster "$urls" --clients "$clients" --get-ratio 0 --duration "$DURATION" --json 2>/dev/null)
+      read -r ops p99 events delivery < <(printf '%s' "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(int(d["ops_per_sec"]), round(d["set"]["p99_us"]/1000, 1), int(d["events_per_sec"]), round(d["delivery"]["p99_us"]/1000, 1))')
+      record "3-node cluster on $store, $clients writers on node 1|sets/s" "$ops"
+      record "3-node cluster on $store, $clients writers on node 1|set p99 ms" "$p99"
+      record "3-node cluster on $store, $clients writers on node 1|events/s at the 2 remote subscribers" "$events"
+      record "3-node cluster on $store, $clients writers on node 1|delivery p99 ms" "$delivery"
+    done
+    for pid in "${CPIDS[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+    psql -q "$PG_URL" -c "DROP TABLE IF EXISTS \"${TABLE}_c\"" >/dev/null 2>&1 || true
   done
 done
 

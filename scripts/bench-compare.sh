@@ -4,7 +4,10 @@
 #   * happn-3 13.12.1 from tests/compat's npm install (its memory store),
 #   * Redis (`redis-benchmark`), where installed, as the cost of one request/response
 #     over loopback TCP,
-#   * a 3-node cluster of this server (writers on one node, subscribers on the others).
+#   * a 3-node cluster of this server (writers on one node, subscribers on the others),
+#   * then the real stores (scripts/bench-stores.sh): pgbench's TPS for the PostgreSQL
+#     provider's own statement as the yardstick, one node and a 3-node cluster on PostgreSQL
+#     and on a SQLite file, group commit off and on.
 # The same load tool (`happn-cluster bench`) drives both happn servers. Server CPU per
 # operation is read from /proc for every server, so the figures are comparable.
 #
@@ -283,3 +286,9 @@ if cluster:
               f"{fmt(stat(runs, lambda r: r['delivery']['p99_us'] / 1000), ' ms', 2)} | "
               f"{fmt(stat(runs, cpu_us), ' µs', 1)} |")
 EOF
+
+log "real stores (scripts/bench-stores.sh)"
+echo
+echo "## Writes on the real stores"
+echo
+scripts/bench-stores.sh "$ROUNDS" "$DURATION"

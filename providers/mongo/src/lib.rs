@@ -18,7 +18,7 @@ use futures_util::{FutureExt, TryStreamExt};
 use happn_cluster_sdk::registry::redact_url;
 use happn_cluster_sdk::{
     BuildContext, Criteria, Datastore, DatastorePlugin, Error, Features, FindOptions, PathQuery,
-    Record, Result, UpsertOptions, inventory, now_millis,
+    Record, Result, UpsertItem, UpsertOptions, distinct_paths, inventory, now_millis,
 };
 use mongodb::bson::{self, Bson, Document, doc};
 use mongodb::options::{ClientOptions, Collation, IndexOptions, ReturnDocument};
@@ -265,7 +265,23 @@ impl MongoDatastore {
         data: &Map<String, Value>,
         options: &UpsertOptions,
     ) -> Result<std::result::Result<Option<Document>, mongodb::error::Error>> {
-        let now = now_millis();
+        let update = Self::update_document(path, data, options, now_millis())?;
+        let found = self
+            .collection
+            .find_one_and_update(doc! {"path": path}, update)
+            .upsert(true)
+            .return_document(ReturnDocument::After)
+            .await;
+        Ok(found)
+    }
+
+    /// The update document that upserts `data` at `path` written at `now`.
+    fn update_document(
+        path: &str,
+        data: &Map<String, Value>,
+        options: &UpsertOptions,
+        now: i64,
+    ) -> Result<Document> {
         let data_bson = to_bson(&Value::Object(data.clone()))?;
         let update = if options.if_absent {
             let mut insert =
@@ -319,13 +335,67 @@ impl MongoDatastore {
             }
             update
         };
-        let found = self
+        Ok(update)
+    }
+
+    /// Distinct `items` as one `update` command carrying one upsert statement each (one
+    /// round trip), then one `find` of their paths for the records. An item whose statement
+    /// failed is written again on its own (a unique-index race, say), so each item still gets
+    /// its own result.
+    async fn upsert_batch(&self, items: &[UpsertItem]) -> Result<Vec<Result<Record>>> {
+        let now = now_millis();
+        let mut statements = Vec::with_capacity(items.len());
+        for item in items {
+            let update = Self::update_document(&item.path, &item.data, &item.options, now)?;
+            statements.push(doc! {"q": {"path": &item.path}, "u": update, "upsert": true});
+        }
+        let reply = self
             .collection
-            .find_one_and_update(doc! {"path": path}, update)
-            .upsert(true)
-            .return_document(ReturnDocument::After)
-            .await;
-        Ok(found)
+            .client()
+            .database(self.collection.namespace().db.as_str())
+            .run_command(doc! {
+                "update": self.collection.name(),
+                "updates": statements,
+                "ordered": false,
+            })
+            .await
+            .map_err(|e| self.err(e))?;
+        let failed: std::collections::HashSet<usize> = reply
+            .get_array("writeErrors")
+            .map(|errors| {
+                errors
+                    .iter()
+                    .filter_map(|e| e.as_document())
+                    .filter_map(|e| e.get_i32("index").ok())
+                    .filter_map(|i| usize::try_from(i).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let paths: Vec<&str> = items.iter().map(|i| i.path.as_str()).collect();
+        let mut cursor = self
+            .collection
+            .find(doc! {"path": {"$in": paths}})
+            .await
+            .map_err(|e| self.err(e))?;
+        let mut by_path: std::collections::HashMap<String, Record> =
+            std::collections::HashMap::new();
+        while cursor.advance().await.map_err(|e| self.err(e))? {
+            let document = cursor.deserialize_current().map_err(|e| self.err(e))?;
+            let record = Self::record(&document)?;
+            by_path.insert(record.path.clone(), record);
+        }
+        let mut results = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let found = by_path.remove(&item.path).filter(|_| !failed.contains(&i));
+            results.push(match found {
+                Some(record) => Ok(record),
+                None => {
+                    self.upsert(&item.path, item.data.clone(), &item.options)
+                        .await
+                }
+            });
+        }
+        Ok(results)
     }
 }
 
@@ -370,6 +440,29 @@ impl Datastore for MongoDatastore {
                 .await?
                 .ok_or_else(|| Error::internal(format!("record {path} vanished after upsert"))),
         }
+    }
+
+    /// A batch of distinct paths whose writes MongoDB can address (`upsert_batch`); anything
+    /// else, or a batch the server refuses as a whole, one by one.
+    async fn upsert_many(&self, items: Vec<UpsertItem>) -> Vec<Result<Record>> {
+        let native = items.len() > 1
+            && distinct_paths(&items)
+            && items
+                .iter()
+                .all(|i| !i.options.merge || i.data.keys().all(|k| field_ok(k)));
+        if native {
+            match self.upsert_batch(&items).await {
+                Ok(results) => return results,
+                Err(e) => {
+                    tracing::debug!(error = %e, "batch refused as a whole; writing its items one by one");
+                }
+            }
+        }
+        let mut results = Vec::with_capacity(items.len());
+        for item in items {
+            results.push(self.upsert(&item.path, item.data, &item.options).await);
+        }
+        results
     }
 
     async fn increment(
@@ -584,7 +677,7 @@ impl Datastore for MongoDatastore {
         Features {
             aggregate: true,
             collation: true,
-            batch_writes: false,
+            batch_writes: true,
         }
     }
 

@@ -38,6 +38,11 @@ outboundQueueBytes = 8388608
 pingInterval = 25000
 # Connections per listener; more get a 503. Default: the open-file limit minus 256.
 # maxConnections = 10000
+# Connections one remote address (an IPv6 /64 counts as one) may hold per listener; more
+# get a 503. Default: half of maxConnections; 0 turns it off (behind a proxy).
+# maxConnectionsPerAddress = 5000
+# Subscriptions one session may hold; more `on` requests get an error.
+maxSubscriptions = 10000
 # HTTP connections (not WebSockets) idle this long are closed (ms).
 httpIdleTimeout = 30000
 # Secure nodes close connections that have not logged in this long after connecting (ms).
@@ -59,6 +64,10 @@ retryInterval = 600000
 unknownNamesTracked = 10000
 # Failed logins one remote address may make per retryInterval (0: no limit).
 failuresPerAddress = 100
+# Password logins one address may have waiting or verifying; more are refused at once.
+loginsPendingPerAddress = 1024
+# A login whose turn to verify does not come within this long is refused (ms).
+loginQueueTimeout = 5000
 
 # Datastores, routed by path pattern (longest match wins); one is the default.
 # With none configured the node uses mongo (MONGO_URL, MONGO_DATABASE, MONGO_COLLECTION
@@ -68,6 +77,9 @@ failuresPerAddress = 100
 # provider = "mongo"            # mongo | postgres | sqlite | memory
 # isDefault = true
 # patterns = []
+# [services.data.config.datastores.writeBatch]
+# maxItems = 64                 # group commit: writes gathered per batch (1: off)
+# inFlight = 1                  # batches written at once
 # [services.data.config.datastores.settings]
 # url = "mongodb://127.0.0.1:27017"
 # database = "happn-cluster"
@@ -94,6 +106,12 @@ plugin = "websocket"
 
 [services.orchestrator.config]
 clusterName = "happn-cluster"
+# The secret every member proves it holds (at least 16 bytes; `happn-cluster secret` makes
+# one; or set HAPPN_CLUSTER_SECRET). Unset: derived from adminUser.password, with a warning;
+# with happn's default admin password the node links with no one.
+# clusterSecret = "…"
+# Earlier secrets still accepted during a rotation.
+# previousClusterSecrets = []
 serviceName = "happn-cluster-node"
 deployment = "Test-Deploy"
 # Events on these subscription masks are replicated to every peer.
@@ -122,6 +140,8 @@ securityChangesetReplicateInterval = 3000
 # many, none older than replayBufferAge (ms). A gap older than that is reported, not hidden.
 replayBufferEvents = 10000
 replayBufferAge = 60000
+# …and at most this many bytes of publications.
+replayBufferBytes = 67108864
 "#;
 
 /// The example config and, as comments, each linked plugin (datastores, discovery,

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::faults::{Proc, free_port, port_open, reset_connections};
+use common::faults::{Proc, free_port, port_open, reset_connections, spawn_node};
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -44,15 +44,7 @@ async fn run_cluster(datastore: Value, label: &str) {
             node_config(i, internal, client, &datastore).to_string(),
         )
         .unwrap();
-        Proc(
-            Command::new(env!("CARGO_BIN_EXE_happn-cluster"))
-                .arg("--config")
-                .arg(&path)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("node process starts"),
-        )
+        spawn_node(&path)
     };
     let first = start(0);
     // Alone, the first node opens its internal port but keeps the client port shut.
@@ -168,15 +160,7 @@ async fn npm_subscribers_miss_nothing_while_peer_links_are_reset_every_150ms() {
             config["secure"] = json!(false);
             let path = dir.path().join(format!("node-{i}.json"));
             std::fs::write(&path, config.to_string()).unwrap();
-            Proc(
-                Command::new(env!("CARGO_BIN_EXE_happn-cluster"))
-                    .arg("--config")
-                    .arg(&path)
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .expect("node process starts"),
-            )
+            spawn_node(&path)
         })
         .collect();
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -7,12 +7,12 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::faults::{Proc, free_port, port_open};
+use common::faults::{free_port, port_open, spawn_node};
 use futures_util::{SinkExt, StreamExt};
 use happn_cluster::Node;
 use happn_cluster::client::{Client, ClientOptions, SetOptions};
@@ -143,18 +143,6 @@ fn process_config(
             "replicator": {"config": {"securityChangesetReplicateInterval": 200}}
         }
     })
-}
-
-fn spawn_node(config: &std::path::Path) -> Proc {
-    Proc(
-        Command::new(env!("CARGO_BIN_EXE_happn-cluster"))
-            .arg("--config")
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node process starts"),
-    )
 }
 
 async fn wait_for(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) {
@@ -464,41 +452,16 @@ async fn on_an_insecure_cluster_nothing_a_client_says_makes_it_a_peer() {
     assert!(matches!(replay, Err(Error::Forbidden(_))), "{replay:?}");
 
     // A handshake with a key the cluster does not hold: refused, counted, connection closed.
-    let wrong = happn_cluster::trust::PeerAuthority::new(
-        Arc::new(happn_cluster::trust::ClusterKeys::derive(
-            "happn-cluster",
-            "not the cluster's secret!",
-            &[],
-            happn_cluster::trust::KeySource::ClusterSecret,
-        )),
-        happn_cluster::trust::PeerIdentity::new(
-            "x",
-            "happn-cluster",
-            "happn-cluster-node",
-            "127.0.0.1:9",
-        )
-        .unwrap(),
+    let wrong = authority_of(
+        "not the cluster's secret!",
+        happn_cluster::trust::KeySource::ClusterSecret,
     );
-    let mut raw = raw_ws(a.peer_addr()).await;
-    let (hello, _) = wrong.hello();
-    raw.send(Message::text(
-        json!({"action": "peer-hello", "eventId": 1, "data": hello}).to_string(),
-    ))
-    .await
-    .unwrap();
-    let reply = next_reply(&mut raw).await.expect("a refusal");
+    let (mut raw, reply) = send_hello(a.peer_addr(), &wrong).await;
     assert_eq!(reply["_meta"]["status"], "error", "{reply}");
     assert!(closes(&mut raw).await, "the connection ends");
     // On the client port, no peer handshake at all, even with the right key.
     let right = a.cluster().authority().clone();
-    let mut raw = raw_ws(a.client_addr().unwrap()).await;
-    let (hello, _) = right.hello();
-    raw.send(Message::text(
-        json!({"action": "peer-hello", "eventId": 1, "data": hello}).to_string(),
-    ))
-    .await
-    .unwrap();
-    let reply = next_reply(&mut raw).await.expect("a refusal");
+    let (_, reply) = send_hello(a.client_addr().unwrap(), &right).await;
     assert!(
         reply["_meta"]["error"]["message"]
             .as_str()
@@ -513,6 +476,47 @@ async fn on_an_insecure_cluster_nothing_a_client_says_makes_it_a_peer() {
     );
     a.shutdown(Duration::from_secs(1)).await;
     b.shutdown(Duration::from_secs(1)).await;
+}
+
+/// A peer authority of node "x" holding the key of `secret` for cluster "happn-cluster".
+fn authority_of(
+    secret: &str,
+    source: happn_cluster::trust::KeySource,
+) -> happn_cluster::trust::PeerAuthority {
+    happn_cluster::trust::PeerAuthority::new(
+        Arc::new(happn_cluster::trust::ClusterKeys::derive(
+            "happn-cluster",
+            secret,
+            &[],
+            source,
+        )),
+        happn_cluster::trust::PeerIdentity::new(
+            "x",
+            "happn-cluster",
+            "happn-cluster-node",
+            "127.0.0.1:9",
+        )
+        .unwrap(),
+    )
+}
+
+/// Sends `authority`'s `peer-hello` on a raw WebSocket to `addr`; the socket and the reply.
+async fn send_hello(
+    addr: SocketAddr,
+    authority: &happn_cluster::trust::PeerAuthority,
+) -> (
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    Value,
+) {
+    let mut raw = raw_ws(addr).await;
+    let (hello, _) = authority.hello();
+    raw.send(Message::text(
+        json!({"action": "peer-hello", "eventId": 1, "data": hello}).to_string(),
+    ))
+    .await
+    .unwrap();
+    let reply = next_reply(&mut raw).await.expect("a reply to the hello");
+    (raw, reply)
 }
 
 async fn raw_ws(
@@ -836,30 +840,6 @@ async fn large_overwrites_stay_within_the_replay_buffer_byte_bound() {
     );
 }
 
-/// One HTTP request from source address `source`; (status, body, how long it took).
-async fn http_from(source: &str, to: SocketAddr, request: &str) -> (u16, String, Duration) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let began = Instant::now();
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
-    let mut stream = socket.connect(to).await.unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw)).await;
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or_default()
-        .to_string();
-    (status, body, began.elapsed())
-}
-
 fn login_request(username: &str, password: &str) -> String {
     let body = json!({"username": username, "password": password}).to_string();
     format!(
@@ -898,8 +878,14 @@ async fn a_login_burst_from_one_address_does_not_delay_logins_from_another() {
         }
     });
     tokio::time::sleep(Duration::from_millis(1_000)).await;
-    let (status, body, took) =
-        http_from("127.0.0.2", target, &login_request("writer", "writer-pass")).await;
+    let began = Instant::now();
+    let (status, body) = common::http_request_from(
+        Some("127.0.0.2"),
+        target,
+        &login_request("writer", "writer-pass"),
+    )
+    .await;
+    let took = began.elapsed();
     assert_eq!(status, 200, "{body}");
     println!("login from another address during the burst: {took:?}");
     assert!(took < Duration::from_secs(2), "took {took:?}");
@@ -929,29 +915,8 @@ async fn nodes_without_a_secret_and_with_the_default_admin_password_run_alone() 
         );
     }
     // Even a peer holding the default-derived key is refused: the node holds none.
-    let default_key = happn_cluster::trust::PeerAuthority::new(
-        Arc::new(happn_cluster::trust::ClusterKeys::derive(
-            "happn-cluster",
-            "happn",
-            &[],
-            happn_cluster::trust::KeySource::AdminPassword,
-        )),
-        happn_cluster::trust::PeerIdentity::new(
-            "x",
-            "happn-cluster",
-            "happn-cluster-node",
-            "127.0.0.1:9",
-        )
-        .unwrap(),
-    );
-    let mut raw = raw_ws(a.peer_addr()).await;
-    let (hello, _) = default_key.hello();
-    raw.send(Message::text(
-        json!({"action": "peer-hello", "eventId": 1, "data": hello}).to_string(),
-    ))
-    .await
-    .unwrap();
-    let reply = next_reply(&mut raw).await.expect("a refusal");
+    let default_key = authority_of("happn", happn_cluster::trust::KeySource::AdminPassword);
+    let (_, reply) = send_hello(a.peer_addr(), &default_key).await;
     assert_eq!(reply["_meta"]["status"], "error", "{reply}");
     a.shutdown(Duration::from_secs(1)).await;
     b.shutdown(Duration::from_secs(1)).await;

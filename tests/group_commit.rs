@@ -6,11 +6,10 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::faults::{Proc, free_port, port_open};
+use common::faults::{free_port, ports_open, spawn_node};
 use happn_cluster::Node;
 use happn_cluster::client::{Client, ClientOptions};
 use happn_cluster::config::DatastoreConfig;
@@ -156,24 +155,11 @@ async fn one_bad_item_fails_alone() {
     node.shutdown(Duration::from_secs(1)).await;
 }
 
-fn spawn_node(config: &std::path::Path) -> Proc {
-    Proc(
-        Command::new(env!("CARGO_BIN_EXE_happn-cluster"))
-            .arg("--config")
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node process starts"),
-    )
-}
-
 async fn wait_ports(ports: &[u16]) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !ports.iter().all(|p| port_open(*p)) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ports.iter().all(|p| port_open(*p)), "client ports open");
+    assert!(
+        ports_open(ports, Duration::from_secs(60)).await,
+        "client ports open"
+    );
 }
 
 /// 16 writers on a node process (PostgreSQL); the node is killed with SIGKILL while they

@@ -226,13 +226,8 @@ fn dev_secret() -> &'static str {
     static SECRET: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     SECRET.get_or_init(|| {
         happn_cluster::trust::key::generate_secret()
-            .unwrap_or_else(|_| format!("dev-{}-{}", std::process::id(), uuid_like()))
+            .unwrap_or_else(|_| uuid::Uuid::new_v4().simple().to_string())
     })
-}
-
-/// A fallback secret part when the OS random source fails (development only).
-fn uuid_like() -> String {
-    format!("{:?}", std::time::SystemTime::now())
 }
 
 fn spawn(exe: &Path, folder: &Path, name: &str) -> std::io::Result<Child> {

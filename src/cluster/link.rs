@@ -262,11 +262,15 @@ async fn run(
             if let Err(e) = client
                 .on(mask, OnOptions::default(), move |event| {
                     // A peer forwards only its own publications: another origin is a lie.
-                    if let Some(stamp) = crate::pubsub::Stamp::from_meta(&event.meta)
-                        && *stamp.origin != *peer
+                    // (Read in place: the sequencer parses the whole stamp next.)
+                    if let Some(origin) = event
+                        .meta
+                        .pointer("/replication/origin")
+                        .and_then(Value::as_str)
+                        && origin != peer
                     {
                         context.metrics.replication_errors.inc();
-                        tracing::warn!(peer = %peer, origin = ?stamp.origin, "event with another node's origin refused");
+                        tracing::warn!(peer = %peer, origin = ?origin, "event with another node's origin refused");
                         return;
                     }
                     let mut state = lock(&sequencer);

@@ -78,6 +78,21 @@ struct Entry {
     link: Option<PeerLink>,
 }
 
+/// This node's membership record, signed with the cluster key.
+fn signed_member(settings: &ClusterSettings) -> Member {
+    let mut me = Member {
+        name: settings.name.clone(),
+        service: settings.service.clone(),
+        cluster_name: settings.cluster_name.clone(),
+        deployment: settings.deployment.clone(),
+        endpoint: settings.endpoint.clone(),
+        beat: 0,
+        signature: String::new(),
+    };
+    me.signature = crate::trust::membership::sign(&settings.keys, &me);
+    me
+}
+
 /// Membership, links and state.
 pub struct Orchestrator {
     settings: ClusterSettings,
@@ -92,6 +107,8 @@ pub struct Orchestrator {
     /// Refused membership records already logged (endpoint and signature), so a forged row
     /// is logged once, not at every refresh.
     refused: Mutex<std::collections::HashSet<(String, String)>>,
+    /// This node as it announces itself, signed once.
+    me: Member,
 }
 
 impl Orchestrator {
@@ -104,6 +121,7 @@ impl Orchestrator {
         metrics: Arc<Metrics>,
     ) -> Orchestrator {
         Orchestrator {
+            me: signed_member(&settings),
             settings,
             discovery,
             inbound,
@@ -120,20 +138,6 @@ impl Orchestrator {
     pub fn with_peer_hook(mut self, hook: impl Fn(bool) + Send + Sync + 'static) -> Self {
         self.on_peers = Some(Box::new(hook));
         self
-    }
-
-    fn me(&self) -> Member {
-        let mut me = Member {
-            name: self.settings.name.clone(),
-            service: self.settings.service.clone(),
-            cluster_name: self.settings.cluster_name.clone(),
-            deployment: self.settings.deployment.clone(),
-            endpoint: self.settings.endpoint.clone(),
-            beat: 0,
-            signature: String::new(),
-        };
-        me.signature = crate::trust::membership::sign(&self.settings.keys, &me);
-        me
     }
 
     /// Why a listed member is not dialled, if it is not: its record is unsigned or signed
@@ -188,7 +192,7 @@ impl Orchestrator {
 
     /// Writes one keepalive; failures are logged and counted.
     pub async fn keepalive(&self) {
-        if let Err(e) = self.discovery.announce(&self.me()).await {
+        if let Err(e) = self.discovery.announce(&self.me).await {
             self.metrics.keepalive_failures.inc();
             tracing::warn!(error = %e, "keepalive failed");
         }
@@ -438,7 +442,7 @@ impl Orchestrator {
 
     /// Clean leave: withdraws the keepalive and stops every link.
     pub async fn leave(&self) {
-        if let Err(e) = self.discovery.leave(&self.me()).await {
+        if let Err(e) = self.discovery.leave(&self.me).await {
             tracing::warn!(error = %e, "could not withdraw the keepalive record");
         }
         let links: Vec<PeerLink> = self

@@ -58,7 +58,7 @@ impl Session {
         }
         let request = frame.request.as_ref().map_err(Clone::clone)?;
         if self.handle.is_peer() && !super::peer::allowed_for_peer(request) {
-            return Err(self.refuse_for_peer(frame));
+            return Err(super::peer::not_for_peers(&frame.action));
         }
         match request {
             Request::ConfigureSession { protocol } => {

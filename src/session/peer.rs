@@ -28,7 +28,7 @@ fn log_allowed() -> bool {
 }
 
 /// Why a peer session asked for something a peer link does not carry.
-fn not_for_peers(action: &str) -> Error {
+pub(super) fn not_for_peers(action: &str) -> Error {
     Error::Forbidden(format!(
         "a cluster peer link carries replication only, not {action}"
     ))
@@ -61,11 +61,6 @@ impl Session {
         }
         self.end_after_reply = Some("peer-handshake-refused");
         Err(error.into())
-    }
-
-    /// A request from a proven peer that a peer link does not carry.
-    pub(super) fn refuse_for_peer(&self, frame: &Frame) -> Error {
-        not_for_peers(&frame.action)
     }
 
     /// `peer-hello`: answers a dialling node's challenge with this node's proof.

@@ -129,10 +129,7 @@ impl PeerAuthority {
         }
         let key = self
             .keys
-            .ids()
-            .into_iter()
-            .find(|id| offered.contains(&id.as_str()))
-            .and_then(|id| self.keys.get(&id).cloned())
+            .first_of(&offered)
             .ok_or(TrustError::NoCommonKey)?;
         let listener_nonce = nonce();
         let [name, cluster, service, endpoint] = self.me.parts();

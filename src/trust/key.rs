@@ -175,6 +175,11 @@ impl ClusterKeys {
         self.keys.iter().map(|k| k.id.clone()).collect()
     }
 
+    /// This node's first key (the current one first) whose id is in `offered`.
+    pub fn first_of(&self, offered: &[&str]) -> Option<&ClusterKey> {
+        self.keys.iter().find(|k| offered.contains(&k.id.as_str()))
+    }
+
     /// The key with `id`, if this node accepts it.
     pub fn get(&self, id: &str) -> Option<&ClusterKey> {
         self.keys.iter().find(|k| k.id == id)

@@ -22,6 +22,28 @@ impl Drop for Proc {
     }
 }
 
+/// Starts the `happn-cluster` binary with `config` (output discarded); killed when dropped.
+pub fn spawn_node(config: &Path) -> Proc {
+    Proc(
+        Command::new(env!("CARGO_BIN_EXE_happn-cluster"))
+            .arg("--config")
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node process starts"),
+    )
+}
+
+/// Waits until every port accepts connections, at most `limit`; true when they all do.
+pub async fn ports_open(ports: &[u16], limit: Duration) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while !ports.iter().all(|p| port_open(*p)) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ports.iter().all(|p| port_open(*p))
+}
+
 /// True once something accepts connections on 127.0.0.1:`port`.
 pub fn port_open(port: u16) -> bool {
     std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()

@@ -194,8 +194,26 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
 
 /// One raw HTTP/1.1 request on its own connection; returns (status, body).
 pub async fn http_request(addr: std::net::SocketAddr, request: &str) -> (u16, String) {
+    http_request_from(None, addr, request).await
+}
+
+/// [`http_request`] from the local address `source` (another 127.0.0.0/8 address, say).
+pub async fn http_request_from(
+    source: Option<&str>,
+    addr: std::net::SocketAddr,
+    request: &str,
+) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut stream = match source {
+        Some(source) => {
+            let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+            socket
+                .bind(format!("{source}:0").parse().expect("a source address"))
+                .expect("bind");
+            socket.connect(addr).await.expect("connect")
+        }
+        None => tokio::net::TcpStream::connect(addr).await.expect("connect"),
+    };
     stream.write_all(request.as_bytes()).await.expect("write");
     let mut raw = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw)).await;

@@ -38,6 +38,19 @@ pub fn distinct_paths(items: &[UpsertItem]) -> bool {
     items.iter().all(|item| seen.insert(item.path.as_str()))
 }
 
+/// Writes `items` one by one through `store.upsert`, in order: what
+/// [`Datastore::upsert_many`] does by default, and where a native batch falls back to.
+pub async fn upsert_each<S: Datastore + ?Sized>(
+    store: &S,
+    items: Vec<UpsertItem>,
+) -> Vec<Result<Record>> {
+    let mut results = Vec::with_capacity(items.len());
+    for item in items {
+        results.push(store.upsert(&item.path, item.data, &item.options).await);
+    }
+    results
+}
+
 /// Filters and shapes a `find`.
 #[derive(Debug, Clone, Default)]
 pub struct FindOptions {
@@ -265,11 +278,7 @@ pub trait Datastore: Send + Sync + 'static {
     /// item gets its own result (one failing item fails only itself). Providers override it
     /// to send a batch as one round trip and one commit; the default loops.
     async fn upsert_many(&self, items: Vec<UpsertItem>) -> Vec<Result<Record>> {
-        let mut results = Vec::with_capacity(items.len());
-        for item in items {
-            results.push(self.upsert(&item.path, item.data, &item.options).await);
-        }
-        results
+        upsert_each(self, items).await
     }
 
     /// Atomically adds `by` to `data.<gauge>.value` at `path` (creating record and gauge as

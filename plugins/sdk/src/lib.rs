@@ -30,6 +30,7 @@ pub use auth::{Auth, Credentials, Identity};
 pub use criteria::{Criteria, Projection, SortKey};
 pub use datastore::{
     Datastore, Features, FindOptions, UpsertItem, UpsertOptions, distinct_paths, parse_pipeline,
+    upsert_each,
 };
 pub use discovery::{Discovery, Member};
 pub use error::{Error, Result};

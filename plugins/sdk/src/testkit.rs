@@ -563,7 +563,7 @@ async fn batches(s: &dyn Datastore) {
             item("/kit/batch/1", json!({"n": 1}), plain.clone()),
             item("/kit/batch/2", json!({"n": 2}), by),
             item("/kit/batch/old", json!({"b": 2}), merge.clone()),
-            item("/kit/batch/old", json!({"c": 3}), merge),
+            item("/kit/batch/old", json!({"c": 3}), merge.clone()),
             item("/kit/batch/1", json!({"n": 11}), plain.clone()),
             item("/kit/batch/2", json!({"n": 99}), only_create),
         ])
@@ -648,22 +648,8 @@ async fn batches(s: &dyn Datastore) {
     assert_eq!(records[10].data, data(json!({"replaced": true})));
     let merged: Vec<Record> = s
         .upsert_many(vec![
-            item(
-                "/kit/batch/p0",
-                json!({"m": 0}),
-                UpsertOptions {
-                    merge: true,
-                    ..UpsertOptions::default()
-                },
-            ),
-            item(
-                "/kit/batch/p1",
-                json!({"m": 1}),
-                UpsertOptions {
-                    merge: true,
-                    ..UpsertOptions::default()
-                },
-            ),
+            item("/kit/batch/p0", json!({"m": 0}), merge.clone()),
+            item("/kit/batch/p1", json!({"m": 1}), merge),
         ])
         .await
         .into_iter()

@@ -18,7 +18,7 @@ use futures_util::{FutureExt, TryStreamExt};
 use happn_cluster_sdk::registry::redact_url;
 use happn_cluster_sdk::{
     BuildContext, Criteria, Datastore, DatastorePlugin, Error, Features, FindOptions, PathQuery,
-    Record, Result, UpsertItem, UpsertOptions, distinct_paths, inventory, now_millis,
+    Record, Result, UpsertItem, UpsertOptions, distinct_paths, inventory, now_millis, upsert_each,
 };
 use mongodb::bson::{self, Bson, Document, doc};
 use mongodb::options::{ClientOptions, Collation, IndexOptions, ReturnDocument};
@@ -458,11 +458,7 @@ impl Datastore for MongoDatastore {
                 }
             }
         }
-        let mut results = Vec::with_capacity(items.len());
-        for item in items {
-            results.push(self.upsert(&item.path, item.data, &item.options).await);
-        }
-        results
+        upsert_each(self, items).await
     }
 
     async fn increment(

@@ -20,7 +20,7 @@ use happn_cluster_sdk::criteria::sort_records;
 use happn_cluster_sdk::registry::redact_url;
 use happn_cluster_sdk::{
     BuildContext, Criteria, Datastore, DatastorePlugin, Error, Features, FindOptions, PathQuery,
-    Record, Result, UpsertItem, UpsertOptions, distinct_paths, inventory, now_millis,
+    Record, Result, UpsertItem, UpsertOptions, distinct_paths, inventory, now_millis, upsert_each,
 };
 use serde::Deserialize;
 use serde_json::{Map, Number, Value};
@@ -343,11 +343,7 @@ impl Datastore for PostgresDatastore {
                 }
             }
         }
-        let mut results = Vec::with_capacity(items.len());
-        for item in items {
-            results.push(self.upsert(&item.path, item.data, &item.options).await);
-        }
-        results
+        upsert_each(self, items).await
     }
 
     async fn increment(

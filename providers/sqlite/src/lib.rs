@@ -17,7 +17,7 @@ use futures_util::FutureExt;
 use happn_cluster_sdk::record::add_numbers;
 use happn_cluster_sdk::{
     BuildContext, Criteria, Datastore, DatastorePlugin, Error, Features, FindOptions, PathQuery,
-    Record, Result, UpsertItem, UpsertOptions, inventory, now_millis,
+    Record, Result, UpsertItem, UpsertOptions, inventory, now_millis, upsert_each,
 };
 use serde::Deserialize;
 use serde_json::{Map, Number, Value};
@@ -440,11 +440,7 @@ impl Datastore for SqliteDatastore {
     async fn upsert_many(&self, items: Vec<UpsertItem>) -> Vec<Result<Record>> {
         let count = items.len();
         if count < 2 {
-            let mut results = Vec::with_capacity(count);
-            for item in items {
-                results.push(self.upsert(&item.path, item.data, &item.options).await);
-            }
-            return results;
+            return upsert_each(self, items).await;
         }
         let outcome = self
             .exclusive(move |this, conn| {

@@ -10,7 +10,7 @@ use happn_cluster::config::SecurityConfig;
 use happn_cluster::data::DataService;
 use happn_cluster::sdk::Credentials;
 use happn_cluster::security::{
-    Action, PermissionSet, SecurityService, hash_password, verify_password,
+    Action, LoginContext, PermissionSet, SecurityService, hash_password, verify_password,
 };
 
 fn permission_set(entries: usize) -> PermissionSet {
@@ -71,8 +71,7 @@ fn bench(c: &mut Criterion) {
                         username: "u".into(),
                         password: "p".into(),
                     },
-                    "session",
-                    None,
+                    &at("session"),
                 ))
                 .expect("login")
         })
@@ -83,8 +82,7 @@ fn bench(c: &mut Criterion) {
                 username: "u".into(),
                 password: "p".into(),
             },
-            "s",
-            None,
+            &at("s"),
         ))
         .expect("login")
         .token;
@@ -92,7 +90,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("login_token", |b| {
         b.iter(|| {
             runtime
-                .block_on(service.login(Credentials::Token(token.clone()), "s2", None))
+                .block_on(service.login(Credentials::Token(token.clone()), &at("s2")))
                 .expect("login")
         })
     });
@@ -101,3 +99,12 @@ fn bench(c: &mut Criterion) {
 
 criterion_group!(benches, bench);
 criterion_main!(benches);
+
+/// A websocket login for session `id` with no address or info.
+fn at(id: &str) -> LoginContext {
+    LoginContext {
+        session_id: id.into(),
+        kind: 1,
+        ..LoginContext::default()
+    }
+}

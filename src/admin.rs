@@ -9,7 +9,7 @@ use happn_cluster_sdk::{Error, Result};
 use serde_json::{Value, json};
 
 use crate::config::PermissionConfig;
-use crate::security::SecurityService;
+use crate::security::{Grantee, SecurityService};
 
 /// One admin operation.
 #[derive(Debug, Clone, Subcommand)]
@@ -20,9 +20,11 @@ pub enum AdminCommand {
     /// Groups.
     #[command(subcommand)]
     Groups(GroupCommand),
-    /// Permissions of a group.
+    /// Permissions of a group, or of one user directly (`--user`).
     #[command(subcommand)]
     Permissions(PermissionCommand),
+    /// Revoked tokens (JSON): `{sid, username, revoked, expires}`.
+    RevokedTokens,
     /// Add a user to a group.
     Link {
         /// The user.
@@ -94,36 +96,55 @@ pub enum GroupCommand {
     },
 }
 
-/// `admin permissions …`.
+/// `admin permissions …`: a group's, or with `--user` a user's own (merged with its
+/// groups' at login).
 #[derive(Debug, Clone, Subcommand)]
 pub enum PermissionCommand {
-    /// List a group's permissions (JSON).
+    /// List the permissions (JSON).
     List {
-        /// Group name.
-        group: String,
+        /// Group name (user name with --user).
+        name: String,
+        /// NAME is a user.
+        #[arg(long)]
+        user: bool,
     },
     /// Allow (or with --prohibit, prohibit) actions on a path.
     Add {
-        /// Group name.
-        group: String,
-        /// Permission path (`*` matches anything, `/` included).
+        /// Group name (user name with --user).
+        name: String,
+        /// Permission path (`*` matches anything, `/` included; `{{user.username}}` and
+        /// `{{user.custom_data.x}}` are filled in from the session's user).
         path: String,
         /// Comma-separated actions: get, set, on, remove, *.
         actions: String,
         /// Prohibit instead of allow.
         #[arg(long)]
         prohibit: bool,
+        /// NAME is a user.
+        #[arg(long)]
+        user: bool,
     },
     /// Remove a permission (every action unless --action is given).
     Remove {
-        /// Group name.
-        group: String,
+        /// Group name (user name with --user).
+        name: String,
         /// Permission path.
         path: String,
         /// Only this action.
         #[arg(long)]
         action: Option<String>,
+        /// NAME is a user.
+        #[arg(long)]
+        user: bool,
     },
+}
+
+fn grantee(name: &str, user: bool) -> Result<Grantee> {
+    if user {
+        Grantee::user(name)
+    } else {
+        Grantee::group(name)
+    }
 }
 
 fn split_rule(rule: &str) -> Result<(String, Vec<String>)> {
@@ -220,32 +241,36 @@ pub async fn execute(security: &SecurityService, command: AdminCommand) -> Resul
                 format!("group {name} did not exist")
             })
         }
-        AdminCommand::Permissions(PermissionCommand::List { group }) => {
-            Ok(pretty(json!(security.list_permissions(&group).await?)))
+        AdminCommand::Permissions(PermissionCommand::List { name, user }) => {
+            let records = security.list_grants(&grantee(&name, user)?).await?;
+            Ok(pretty(json!(records)))
         }
         AdminCommand::Permissions(PermissionCommand::Add {
-            group,
+            name,
             path,
             actions,
             prohibit,
+            user,
         }) => {
+            let to = grantee(&name, user)?;
             for action in actions.split(',').map(str::trim) {
-                security
-                    .upsert_permission(&group, &path, action, !prohibit)
-                    .await?;
+                security.grant(&to, &path, action, !prohibit).await?;
             }
-            Ok(format!("permission on {path} saved for group {group}"))
+            let kind = if user { "user" } else { "group" };
+            Ok(format!("permission on {path} saved for {kind} {name}"))
         }
         AdminCommand::Permissions(PermissionCommand::Remove {
-            group,
+            name,
             path,
             action,
+            user,
         }) => {
             let removed = security
-                .remove_permission(&group, &path, action.as_deref())
+                .revoke_grant(&grantee(&name, user)?, &path, action.as_deref())
                 .await?;
             Ok(format!("{removed} permission record(s) removed"))
         }
+        AdminCommand::RevokedTokens => Ok(pretty(json!(security.list_revoked_tokens().await?))),
         AdminCommand::Link { username, group } => {
             security.link_group(&username, &group).await?;
             Ok(format!("{username} joined {group}"))

@@ -47,6 +47,9 @@ enum Command {
     Admin(happn_cluster::admin::AdminCommand),
     /// Show a node's view of its cluster: members, states, links, replication rates.
     Status(StatusArgs),
+    /// List a running node's connected sessions (user, matched profile, token family,
+    /// expiry, last activity) as JSON; needs an `_ADMIN` token.
+    Sessions(SessionsArgs),
     /// Run a local N-node cluster for development (one process per node, shared store).
     Dev(cli::dev::DevArgs),
     /// Print a new random cluster secret (32 bytes, base64) for
@@ -68,6 +71,16 @@ struct StatusArgs {
     /// Print JSON (the `/health` document plus rates) instead of a table.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct SessionsArgs {
+    /// The node's client or internal port.
+    #[arg(long, default_value = "http://127.0.0.1:55000")]
+    url: String,
+    /// An `_ADMIN` token.
+    #[arg(long, env = "HAPPN_TOKEN")]
+    token: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -146,6 +159,7 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Run) {
         Command::Bench(args) => bench(args),
         Command::Status(args) => status(args),
+        Command::Sessions(args) => sessions(args),
         Command::Dev(args) => cli::dev::run(args),
         Command::Secret => report(happn_cluster::trust::key::generate_secret()),
         Command::Config(ConfigCommand::Example) => {
@@ -241,6 +255,34 @@ fn status(args: StatusArgs) -> ExitCode {
             } else {
                 ExitCode::FAILURE
             }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn sessions(args: SessionsArgs) -> ExitCode {
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(status) => return status,
+    };
+    match runtime.block_on(happn_cluster::client::http::get(
+        &args.url,
+        "/security/sessions",
+        Some(&args.token),
+    )) {
+        Ok((200, body)) => {
+            println!("{body}");
+            ExitCode::SUCCESS
+        }
+        Ok((status, body)) => {
+            eprintln!(
+                "error: {}/security/sessions answered {status}: {body}",
+                args.url
+            );
+            ExitCode::FAILURE
         }
         Err(e) => {
             eprintln!("error: {e}");

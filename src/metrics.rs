@@ -66,6 +66,9 @@ pub struct Metrics {
     pub deliveries: Counter,
     /// Sessions disconnected because their outbound queue was full.
     pub slow_consumer_disconnects: Counter,
+    /// TRANSACTIONAL replies sent before every other local subscriber's copy was written
+    /// (`transactionalWait` ran out).
+    pub transactional_wait_timeouts: Counter,
     /// Frames refused for being larger than `maxMessageBytes`.
     pub oversized_frames: Counter,
     /// Secure sessions closed for not logging in before `loginTimeout`.
@@ -163,6 +166,12 @@ impl Metrics {
             "counter",
             "Sessions disconnected because their outbound queue was full.",
             self.slow_consumer_disconnects.get(),
+        );
+        line(
+            "transactional_wait_timeouts_total",
+            "counter",
+            "TRANSACTIONAL replies sent before every local subscriber's copy was written.",
+            self.transactional_wait_timeouts.get(),
         );
         line(
             "oversized_frames_total",

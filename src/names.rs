@@ -8,6 +8,13 @@ use std::fmt;
 /// The administrator's user and group name.
 pub const ADMIN: &str = "_ADMIN";
 
+/// The anonymous user's name (`allowAnonymousAccess`); no one else may take it.
+pub const ANONYMOUS: &str = "_ANONYMOUS";
+
+/// The permission-record segment under which users' own permissions live (so no group may
+/// be called this).
+pub const USER_PERMISSIONS_SEGMENT: &str = "_USER";
+
 /// Longest accepted name, in bytes.
 pub const MAX_NAME_BYTES: usize = 256;
 
@@ -43,6 +50,10 @@ fn check(name: &str, kind: &str) -> Result<(), NameError> {
         return fail(format!(
             "{kind} name {name:?} may only contain letters, digits, spaces and ( ) {{ }} + = & : % @ . _ -"
         ));
+    }
+    if kind == "group" && name == USER_PERMISSIONS_SEGMENT {
+        // Users' own permissions live under this segment of the permission records.
+        return fail(format!("{kind} name {name:?} is reserved"));
     }
     Ok(())
 }
@@ -128,5 +139,10 @@ mod tests {
         assert!(!UserName::is_valid(" bob"));
         assert!(!UserName::is_valid(&"x".repeat(257)));
         assert!(UserName::is_valid(&"x".repeat(256)));
+        assert!(
+            !GroupName::is_valid("_USER"),
+            "users' permissions live there"
+        );
+        assert!(UserName::is_valid("_USER"));
     }
 }

@@ -74,8 +74,16 @@ impl NodeBuilder {
         data.ping().await?;
         let security_config = config.services.security.config.clone();
         let security = SecurityService::start(data.clone(), security_config.clone(), &name).await?;
-        let limits =
-            Limits::from_config(&config.services.session.config, default_max_connections());
+        let limits = Limits {
+            transactional_wait: config
+                .services
+                .publisher
+                .config
+                .publication_options
+                .transactional_wait
+                .duration(),
+            ..Limits::from_config(&config.services.session.config, default_max_connections())
+        };
         let metrics = Arc::new(Metrics::default());
         let ack_timeout = config
             .services
@@ -165,6 +173,17 @@ impl NodeBuilder {
             metrics: metrics.clone(),
             cluster: Some(cluster.clone()),
             shutdown: lifecycle.shutdown(),
+            active_sessions: {
+                let sessions = sessions.clone();
+                Arc::new(move || {
+                    sessions
+                        .sessions
+                        .all()
+                        .iter()
+                        .map(|s| s.summary())
+                        .collect()
+                })
+            },
         });
         let host = |port| -> Arc<dyn Host> {
             Arc::new(NodeHost {
@@ -414,6 +433,16 @@ impl Node {
     /// Handles of every connected session.
     pub fn sessions(&self) -> Vec<Arc<SessionHandle>> {
         self.sessions.sessions.all()
+    }
+
+    /// Every connected session as an administrator sees it ([`SessionHandle::summary`]).
+    pub fn active_sessions(&self) -> Vec<serde_json::Value> {
+        self.sessions
+            .sessions
+            .all()
+            .iter()
+            .map(|s| s.summary())
+            .collect()
     }
 
     /// The node's cluster: state, members, health.

@@ -143,12 +143,15 @@ async fn a_changed_config_password_does_not_alter_the_existing_admin() {
         password: password.into(),
     };
     assert!(
-        second.login(login("admin-pass"), "s", None).await.is_ok(),
+        second
+            .login(login("admin-pass"), &Default::default())
+            .await
+            .is_ok(),
         "the original password still works"
     );
     assert!(
         second
-            .login(login("changed-in-config"), "s", None)
+            .login(login("changed-in-config"), &Default::default())
             .await
             .is_err()
     );

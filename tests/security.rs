@@ -411,8 +411,11 @@ async fn concurrent_first_starts_share_one_admin_and_secret() {
                 username: "reader".into(),
                 password: "reader-pass".into(),
             },
-            "s1",
-            None,
+            &happn_cluster::security::LoginContext {
+                session_id: "s1".into(),
+                kind: 1,
+                ..Default::default()
+            },
         )
         .await
         .unwrap();

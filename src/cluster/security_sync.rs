@@ -182,6 +182,7 @@ mod tests {
         let unlink = SecurityEvent::UnlinkGroup {
             username: "u".into(),
             group: "g".into(),
+            permissions: serde_json::json!({"/a/*": {"actions": ["on"]}}),
         };
         let revoked = SecurityEvent::TokenRevoked {
             username: "u".into(),

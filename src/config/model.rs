@@ -136,12 +136,18 @@ pub struct PublisherConfig {
 pub struct PublicationOptions {
     /// How long an ACKNOWLEDGED publication waits for its subscribers' acks (60 s).
     pub acknowledge_timeout: Millis,
+    /// How long a TRANSACTIONAL writer's reply waits for the event to be written to the
+    /// other local subscribers' connections (100 ms; 0: the reply does not wait, and may
+    /// overtake other sessions' events). A subscriber that is not reading holds a writer up
+    /// no longer than this.
+    pub transactional_wait: Millis,
 }
 
 impl Default for PublicationOptions {
     fn default() -> Self {
         PublicationOptions {
             acknowledge_timeout: Millis(60_000),
+            transactional_wait: Millis(100),
         }
     }
 }
@@ -183,6 +189,61 @@ pub struct SecurityConfig {
     /// Refuse `_ADMIN` logins (password or token) over the network (happn-3's option; the
     /// top-level key of the same name sets it too). Use other administrators remotely.
     pub disable_default_admin_network_connections: bool,
+    /// Session profiles, matched in order on the session (`user`, `info`, `type`); happn-3's
+    /// defaults (`default-browser`, `default-stateful`, `default-stateless`) follow them.
+    pub profiles: Vec<ProfileConfig>,
+    /// Lets `_ANONYMOUS` log in without a password; it has the permissions of its groups
+    /// and its own, like any user.
+    pub allow_anonymous_access: bool,
+    /// Usernames are stored, looked up and logged in lower case (`_ADMIN` and the names in
+    /// `usernamesCaseInsensitiveExclude` excepted).
+    pub usernames_case_insensitive: bool,
+    /// Names kept as written when `usernamesCaseInsensitive` is on.
+    pub usernames_case_insensitive_exclude: Vec<String>,
+    /// Revoking a token that never expires is allowed (its revocation record then stays
+    /// forever); false refuses it, as happn-3's option does.
+    #[serde(rename = "allowTTL0Revocations")]
+    pub allow_ttl0_revocations: bool,
+    /// A token from another server (same `sessionTokenSecret`, its own database) must also
+    /// carry this database's user id for the user, as happn-3's `lockTokenToUserId` does.
+    /// Within one database the id is always checked.
+    pub lock_token_to_user_id: bool,
+}
+
+/// One session profile (`services.security.config.profiles[]`): the sessions it applies to
+/// and the policy they get.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ProfileConfig {
+    /// Shown with the sessions that match it.
+    pub name: String,
+    /// Mongo-style criteria on the session: `{"user.username": {"$eq": "bob"}}`,
+    /// `{"info.kind": "robot"}`, `{"type": 0}`, `{"user.groups.ops": {"$exists": true}}`.
+    pub session: Value,
+    /// What matching sessions get.
+    pub policy: PolicyConfig,
+}
+
+/// A profile's policy.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PolicyConfig {
+    /// Tokens (and sessions) expire this long after login (`"7 days"`, ms); 0 or unset:
+    /// never.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<Millis>,
+    /// Sessions idle this long end; 0 or unset: never.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inactivity_threshold: Option<Millis>,
+    /// The token may not be used to log in again.
+    #[serde(rename = "disallowTokenLogins")]
+    pub disallow_token_logins: bool,
+    /// The token logs in only on the node that issued it.
+    #[serde(rename = "lockTokenToOrigin")]
+    pub lock_token_to_origin: bool,
+    /// Logins of matching users only from these addresses (empty: any).
+    #[serde(rename = "sourceIPWhitelist")]
+    pub source_ip_whitelist: Vec<String>,
 }
 
 impl Default for SecurityConfig {
@@ -198,6 +259,12 @@ impl Default for SecurityConfig {
             inactivity_threshold: None,
             auth: AuthConfig::default(),
             disable_default_admin_network_connections: false,
+            profiles: Vec::new(),
+            allow_anonymous_access: false,
+            usernames_case_insensitive: false,
+            usernames_case_insensitive_exclude: Vec::new(),
+            allow_ttl0_revocations: true,
+            lock_token_to_user_id: false,
         }
     }
 }
@@ -223,12 +290,19 @@ pub struct PermissionConfig {
     pub actions: Vec<String>,
     /// Prohibited actions (prohibit beats allow).
     pub prohibit: Vec<String>,
+    /// happn's `remove: true`: the listed actions and prohibitions are removed instead of
+    /// added (in an upsert through the API).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub remove: bool,
 }
 
 /// A user declared in config.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct UserConfig {
+    /// The user's own permissions, beside its groups' (happn's format).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub permissions: BTreeMap<String, PermissionConfig>,
     /// Username.
     pub username: String,
     /// Password (hashed before it is stored).

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::HttpState;
 use crate::protocol::wire_error;
+use crate::security::LoginContext;
 
 /// Decodes `application/x-www-form-urlencoded` text.
 fn decode(text: &str) -> String {
@@ -106,8 +107,13 @@ pub async fn login(ctx: &HttpState, request: &HttpRequest) -> HttpResponse {
         .security
         .login(
             Credentials::Password { username, password },
-            &session_id,
-            request.remote.map(|r| r.ip()),
+            &LoginContext {
+                session_id,
+                remote: request.remote.map(|r| r.ip()),
+                info: json!({}),
+                // An HTTP login makes a stateless session (happn's type 0).
+                kind: 0,
+            },
         )
         .await
     {

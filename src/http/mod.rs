@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use happn_cluster_sdk::{HttpRequest, HttpResponse};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::cluster::{Cluster, NodeState};
 use crate::data::DataService;
@@ -33,6 +33,8 @@ pub struct HttpState {
     pub cluster: Option<Arc<Cluster>>,
     /// The node's stop signal (ends dashboard streams).
     pub shutdown: crate::lifecycle::Shutdown,
+    /// The connected sessions as administrators see them (`/security/sessions`).
+    pub active_sessions: Arc<dyn Fn() -> Vec<Value> + Send + Sync>,
 }
 
 /// Which listener a request arrived on.
@@ -69,6 +71,9 @@ pub async fn route(ctx: &Arc<HttpState>, request: HttpRequest, port: Port) -> Ht
     {
         return refusal;
     }
+    if request.path.starts_with("/security/") {
+        return security_report(ctx, &request).await;
+    }
     match request.path.as_str() {
         "/ping" => HttpResponse::text(200, "pong"),
         "/version" => HttpResponse::json(
@@ -102,6 +107,28 @@ pub async fn route(ctx: &Arc<HttpState>, request: HttpRequest, port: Port) -> Ht
             404,
             "the happn browser client bundle is not served by this server: build it from the happn-3 npm package (lib/client.js) and serve it yourself",
         ),
+        _ => HttpResponse::text(404, "not found"),
+    }
+}
+
+/// `/security/sessions` (the connected sessions) and `/security/revoked-tokens`: session
+/// management as happn-3 offers it, for `_ADMIN` tokens only, on either port.
+async fn security_report(ctx: &HttpState, request: &HttpRequest) -> HttpResponse {
+    if !ctx.secure {
+        return HttpResponse::text(
+            404,
+            "this node is not secure: there are no sessions to manage",
+        );
+    }
+    if let Err(refusal) = auth::require_admin(ctx, request).await {
+        return refusal;
+    }
+    match request.path.as_str() {
+        "/security/sessions" => HttpResponse::json(200, &json!((ctx.active_sessions)())),
+        "/security/revoked-tokens" => match ctx.security.list_revoked_tokens().await {
+            Ok(list) => HttpResponse::json(200, &json!(list)),
+            Err(e) => HttpResponse::json(503, &json!({"error": crate::protocol::wire_error(&e)})),
+        },
         _ => HttpResponse::text(404, "not found"),
     }
 }

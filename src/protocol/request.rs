@@ -23,6 +23,9 @@ pub struct Frame {
     pub session_id: Option<String>,
     /// The typed request, or why its path, data or options are unusable.
     pub request: Result<Request, Error>,
+    /// `options.onBehalfOf`: the user a delegate (an administrator) acts for; that user's
+    /// permissions apply to the request.
+    pub on_behalf_of: Option<String>,
 }
 
 /// What a frame asks for, with its inputs checked and typed.
@@ -258,6 +261,10 @@ impl Frame {
             Some(_) => return Err(fail(Some(action), "options must be an object".into())),
         };
         let data = fields.data.unwrap_or(Value::Null);
+        let on_behalf_of = options
+            .get("onBehalfOf")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let request = Request::parse(&action, path.as_deref(), data, options);
         Ok(Frame {
             event_id,
@@ -265,6 +272,7 @@ impl Frame {
             path,
             session_id,
             request,
+            on_behalf_of,
         })
     }
 

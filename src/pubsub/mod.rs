@@ -11,7 +11,7 @@ pub mod replay;
 
 pub use acks::{AckTracker, MAX_PENDING_PER_PUBLISHER};
 pub use publication::{Origin, Publication, RESERVED_META};
-pub use recipient::Recipient;
+pub use recipient::{Recipient, WriteMark};
 pub use replay::{ReplayLimits, ReplayWindow, Stamp};
 
 use std::sync::{Arc, Mutex, RwLock};
@@ -295,7 +295,28 @@ impl PubSub {
     /// Delivers a publication made on this node to local subscribers, then hands it to the
     /// replication sink.
     pub fn publish(&self, publication: &Publication) -> PublishResults {
-        self.deliver(publication, true, None)
+        self.deliver(publication, true, Reach::default())
+    }
+
+    /// Publishes like [`PubSub::publish`] and returns a [`WriteMark`] for every local
+    /// session the event was queued to, other than `writer` (its own queue keeps its order):
+    /// a TRANSACTIONAL writer replies once they are written, so another session of the same
+    /// client sees the event before the writer sees its reply.
+    pub fn publish_marked(
+        &self,
+        publication: &Publication,
+        writer: &str,
+    ) -> (PublishResults, Vec<WriteMark>) {
+        let mut marks = Vec::new();
+        let results = self.deliver(
+            publication,
+            true,
+            Reach {
+                ids: None,
+                marks: Some((writer, &mut marks)),
+            },
+        );
+        (results, marks)
     }
 
     /// Publishes an ACKNOWLEDGED publication: tracks it for `publisher` (answering request
@@ -313,7 +334,14 @@ impl PubSub {
             return self.publish(publication);
         }
         let mut recipients = Vec::new();
-        let results = self.deliver(publication, true, Some(&mut recipients));
+        let results = self.deliver(
+            publication,
+            true,
+            Reach {
+                ids: Some(&mut recipients),
+                marks: None,
+            },
+        );
         self.acks.settle(&id, results, recipients);
         results
     }
@@ -322,18 +350,13 @@ impl PubSub {
     /// to peers, never to the replication sink).
     pub fn inject_remote(&self, mut publication: Publication) -> PublishResults {
         publication.no_cluster = true;
-        self.deliver(&publication, false, None)
+        self.deliver(&publication, false, Reach::default())
     }
 
     /// Fan-out under the index lock, so every subscriber (and the replication sink, for
-    /// local publications) sees publications in one order. The ids of the recipients the
-    /// event reached are pushed to `reached` when given.
-    fn deliver(
-        &self,
-        p: &Publication,
-        local: bool,
-        mut reached: Option<&mut Vec<String>>,
-    ) -> PublishResults {
+    /// local publications) sees publications in one order. What the event reached is
+    /// collected into `reached` as asked.
+    fn deliver(&self, p: &Publication, local: bool, mut reached: Reach<'_>) -> PublishResults {
         self.metrics.publications.inc();
         let mut results = PublishResults::default();
         let index = self.index();
@@ -421,8 +444,15 @@ impl PubSub {
             if recipient.send(frame) {
                 results.successful += 1;
                 self.metrics.deliveries.inc();
-                if let Some(reached) = reached.as_deref_mut() {
-                    reached.push(recipient.id().to_string());
+                if let Some(ids) = reached.ids.as_deref_mut() {
+                    ids.push(recipient.id().to_string());
+                }
+                if let Some((writer, marks)) = reached.marks.as_mut()
+                    && !recipient.is_peer()
+                    && recipient.id() != *writer
+                    && let Some(mark) = recipient.write_mark()
+                {
+                    marks.push(mark);
                 }
             } else {
                 results.failed += 1;
@@ -490,4 +520,13 @@ fn peer_frame(p: &Publication, channel: &str, depth: Option<u32>, stamp: &Stamp)
     let mut meta = p.event_meta(channel, depth);
     meta.insert("replication".into(), stamp.to_json());
     event_frame(&p.data, meta)
+}
+
+/// What a delivery collects besides its counts.
+#[derive(Default)]
+struct Reach<'a> {
+    /// The ids of the recipients reached (ACKNOWLEDGED publications wait for their acks).
+    ids: Option<&'a mut Vec<String>>,
+    /// Write marks of the local sessions reached, except the writer named (TRANSACTIONAL).
+    marks: Option<(&'a str, &'a mut Vec<WriteMark>)>,
 }

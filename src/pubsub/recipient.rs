@@ -27,4 +27,32 @@ pub trait Recipient: Send + Sync + std::fmt::Debug + 'static {
     /// Whether an event at `path` may reach it now (checked per event for subscriptions
     /// marked `checked`: a prohibit may cover part of what a mask matches).
     fn may_receive(&self, path: &str) -> bool;
+
+    /// A mark that resolves once every frame queued to it so far has been handed to its
+    /// connection (TRANSACTIONAL writers wait on it before replying); None when it cannot
+    /// tell.
+    fn write_mark(&self) -> Option<WriteMark> {
+        None
+    }
+}
+
+/// Resolves once the frames queued to one recipient up to a point have been written (or
+/// dropped with its connection).
+#[derive(Debug, Clone)]
+pub struct WriteMark {
+    budget: Arc<happn_cluster_sdk::ByteBudget>,
+    at: u64,
+}
+
+impl WriteMark {
+    /// A mark at everything `budget` has taken so far.
+    pub fn now(budget: Arc<happn_cluster_sdk::ByteBudget>) -> WriteMark {
+        let at = budget.mark();
+        WriteMark { budget, at }
+    }
+
+    /// Waits until the frames up to the mark were handled.
+    pub async fn written(&self) {
+        self.budget.handled(self.at).await
+    }
 }

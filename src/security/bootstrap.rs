@@ -35,6 +35,15 @@ impl SecurityService {
             }
         };
         *self.secret.lock().unwrap_or_else(|p| p.into_inner()) = secret.into_bytes();
+        let mut data = Map::new();
+        data.insert("id".into(), random_hex(16)?.into());
+        let record = self.data.create_if_absent(DIRECTORY_ID_PATH, data).await?;
+        let id = record
+            .data
+            .get("id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::internal("stored directory id is malformed"))?;
+        *self.directory_id.lock().unwrap_or_else(|p| p.into_inner()) = id.to_string();
 
         // The admin group and user: created once, never altered by later config changes.
         self.data
@@ -45,7 +54,7 @@ impl SecurityService {
             .await?;
         self.data
             .create_if_absent(
-                &permission_path(&GroupName::admin(), "*", "*"),
+                &permission_path(&Grantee::Group(ADMIN.into()), "*", "*"),
                 object(json!({"action": "*", "authorized": true, "path": "*"})),
             )
             .await?;
@@ -72,15 +81,34 @@ impl SecurityService {
             )
             .await?;
 
+        if self.config.allow_anonymous_access {
+            // happn-3's `_ANONYMOUS` user: logs in without a password, has what its groups
+            // and its own permissions grant (nothing until an administrator links it).
+            let exists = self
+                .data
+                .route(USER_PREFIX)
+                .find_one(&format!("{USER_PREFIX}{ANONYMOUS}"))
+                .await?
+                .is_some();
+            if !exists {
+                self.data
+                    .create_if_absent(
+                        &format!("{USER_PREFIX}{ANONYMOUS}"),
+                        object(json!({"username": ANONYMOUS, "custom_data": {}, "userid": random_hex(16)?})),
+                    )
+                    .await?;
+            }
+        }
         for group in self.config.groups.clone() {
             self.upsert_group(&group.name, group.custom_data.clone(), &group.permissions)
                 .await?;
         }
         for user in self.config.users.clone() {
-            self.upsert_user(
+            self.upsert_user_with_permissions(
                 &user.username,
                 Some(&user.password),
                 user.custom_data.clone(),
+                &user.permissions,
             )
             .await?;
             for group in &user.groups {

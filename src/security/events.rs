@@ -2,16 +2,21 @@
 //! (live sessions react to them; the cluster replicator will batch them).
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
+
+use super::model::{Grantee, USER_PREFIX};
 
 /// One change to users, groups, permissions or tokens.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "whatHappnd", rename_all = "kebab-case")]
 pub enum SecurityEvent {
-    /// A user was created or updated.
+    /// A user was created or updated, or its own permissions changed.
     UpsertUser {
         /// The user.
         username: String,
+        /// The permissions given with the change (happn's permission map; empty if none).
+        #[serde(default)]
+        permissions: Value,
     },
     /// A user was deleted.
     DeleteUser {
@@ -22,6 +27,9 @@ pub enum SecurityEvent {
     UpsertGroup {
         /// The group.
         group: String,
+        /// The permissions given with the upsert (happn's permission map).
+        #[serde(default)]
+        permissions: Value,
     },
     /// A group was deleted.
     DeleteGroup {
@@ -41,11 +49,15 @@ pub enum SecurityEvent {
         username: String,
         /// The group.
         group: String,
+        /// The group's permissions (happn's permission map): the client re-attaches its
+        /// listeners on these paths.
+        #[serde(default)]
+        permissions: Value,
     },
     /// A permission was added or changed.
     PermissionUpserted {
-        /// The group.
-        group: String,
+        /// The group or user it is granted to.
+        grantee: Grantee,
         /// The permission path.
         path: String,
         /// The action.
@@ -55,8 +67,8 @@ pub enum SecurityEvent {
     },
     /// A permission was removed.
     PermissionRemoved {
-        /// The group.
-        group: String,
+        /// The group or user it was granted to.
+        grantee: Grantee,
         /// The permission path.
         path: String,
         /// The action (`*` for all).
@@ -87,33 +99,62 @@ impl SecurityEvent {
         }
     }
 
-    /// The `changedData` clients receive in `security-data-changed`.
+    /// The `changedData` clients receive in `security-data-changed`: happn-3's shapes, which
+    /// its client reads (`permissions` of an upserted group or user and of an unlinked group;
+    /// the link's `path`).
     pub fn changed_data(&self) -> Value {
+        let or_empty = |permissions: &Value| {
+            if permissions.is_object() {
+                permissions.clone()
+            } else {
+                Value::Object(Map::new())
+            }
+        };
         match self {
-            SecurityEvent::UpsertUser { username } | SecurityEvent::DeleteUser { username } => {
-                json!({"username": username})
+            SecurityEvent::UpsertUser {
+                username,
+                permissions,
+            } => json!({"username": username, "permissions": or_empty(permissions)}),
+            SecurityEvent::DeleteUser { username } => json!({
+                "username": username,
+                "obj": {"username": username, "_meta": {"path": format!("{USER_PREFIX}{username}")}},
+            }),
+            SecurityEvent::UpsertGroup { group, permissions } => {
+                json!({"name": group, "permissions": or_empty(permissions)})
             }
-            SecurityEvent::UpsertGroup { group } | SecurityEvent::DeleteGroup { group } => {
-                json!({"name": group})
+            SecurityEvent::DeleteGroup { group } => {
+                json!({"name": group, "obj": {"name": group}})
             }
-            SecurityEvent::LinkGroup { username, group }
-            | SecurityEvent::UnlinkGroup { username, group } => {
-                json!({"username": username, "groupName": group})
+            SecurityEvent::LinkGroup { username, group } => {
+                let path = format!("{USER_PREFIX}{username}/_USER_GROUP/{group}");
+                json!({"username": username, "groupName": group, "_meta": {"path": path}})
             }
-            SecurityEvent::PermissionUpserted {
+            SecurityEvent::UnlinkGroup {
+                username,
                 group,
+                permissions,
+            } => json!({
+                "username": username,
+                "groupName": group,
+                "path": format!("{USER_PREFIX}{username}/_USER_GROUP/{group}"),
+                "permissions": or_empty(permissions),
+            }),
+            SecurityEvent::PermissionUpserted {
+                grantee,
                 path,
                 action,
                 authorized,
             } => {
-                json!({"groupName": group, "path": path, "action": action, "authorized": authorized})
+                let (field, name) = grantee.field();
+                json!({field: name, "path": path, "action": action, "authorized": authorized})
             }
             SecurityEvent::PermissionRemoved {
-                group,
+                grantee,
                 path,
                 action,
             } => {
-                json!({"groupName": group, "path": path, "action": action})
+                let (field, name) = grantee.field();
+                json!({field: name, "path": path, "action": action})
             }
             SecurityEvent::TokenRevoked { username, .. } => json!({"username": username}),
         }

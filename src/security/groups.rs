@@ -1,5 +1,5 @@
-//! Groups, memberships and permissions: the admin operations and the permission sets
-//! sessions are given.
+//! Groups and memberships: the admin operations. Permission records are in
+//! [`grants`](super::grants).
 
 use std::collections::BTreeMap;
 
@@ -7,34 +7,13 @@ use happn_cluster_sdk::{Error, PathQuery, Result};
 use serde_json::{Map, Value, json};
 
 use super::events::SecurityEvent;
+use super::grants::{config_object, permissions_object};
 use super::model::*;
-use super::permissions::PermissionSet;
 use super::service::{SecurityService, object};
 use crate::config::PermissionConfig;
 use crate::names::{GroupName, UserName};
 
 impl SecurityService {
-    // ---- authorization data ---------------------------------------------------------------
-
-    /// The permissions of a set of groups (unioned; `_ADMIN` means everything).
-    pub async fn permissions_for_groups(&self, groups: &[String]) -> Result<PermissionSet> {
-        if groups.iter().any(|g| g == ADMIN) {
-            return Ok(PermissionSet::admin());
-        }
-        let mut set = PermissionSet::default();
-        for group in groups {
-            for permission in self.list_permissions(group).await? {
-                let action = vec![permission.action.clone()];
-                if permission.authorized {
-                    set.add(&permission.path, &action, &[]);
-                } else {
-                    set.add(&permission.path, &[], &action);
-                }
-            }
-        }
-        Ok(set)
-    }
-
     // ---- admin: groups ------------------------------------------------------------------
 
     /// Creates or updates a group; `permissions` are added (happn's merge semantics).
@@ -52,41 +31,12 @@ impl SecurityService {
         self.data
             .set(&group_path(&group_name), data, false, None)
             .await?;
-        for (path, permission) in permissions {
-            for action in &permission.actions {
-                self.write_permission(&group_name, path, action, true)
-                    .await?;
-            }
-            for action in &permission.prohibit {
-                self.write_permission(&group_name, path, action, false)
-                    .await?;
-            }
-        }
+        self.write_grants(&Grantee::Group(group_name.into()), permissions)
+            .await?;
         self.emit(SecurityEvent::UpsertGroup {
             group: name.to_string(),
+            permissions: config_object(permissions),
         });
-        Ok(())
-    }
-
-    async fn write_permission(
-        &self,
-        group: &GroupName,
-        path: &str,
-        action: &str,
-        authorized: bool,
-    ) -> Result<()> {
-        if super::permissions::action_bits(action).is_none() {
-            return Err(Error::bad_input(format!(
-                "unknown action {action:?}; use get, set, on, remove or *"
-            )));
-        }
-        if path.is_empty() {
-            return Err(Error::bad_input("permission path must not be empty"));
-        }
-        let data = object(json!({"action": action, "authorized": authorized, "path": path}));
-        self.data
-            .set(&permission_path(group, action, path), data, false, None)
-            .await?;
         Ok(())
     }
 
@@ -141,20 +91,6 @@ impl SecurityService {
         Ok(groups)
     }
 
-    /// A group's permission records.
-    pub async fn list_permissions(&self, group: &str) -> Result<Vec<StoredPermission>> {
-        // A name that cannot be a group has no permission records.
-        let Ok(group) = GroupName::parse(group) else {
-            return Ok(Vec::new());
-        };
-        Ok(self
-            .records_under(&format!("{PERMISSION_PREFIX}{group}/"))
-            .await?
-            .into_iter()
-            .filter_map(|r| serde_json::from_value(Value::Object(r.data)).ok())
-            .collect())
-    }
-
     async fn require_group(&self, group: &GroupName) -> Result<()> {
         match self
             .data
@@ -181,6 +117,7 @@ impl SecurityService {
 
     /// Adds a user to a group (both must exist).
     pub async fn link_group(&self, username: &str, group: &str) -> Result<()> {
+        let username = &self.canonical_username(username);
         let user = UserName::parse(username)?;
         let group_name = GroupName::parse(group)?;
         self.require_group(&group_name).await?;
@@ -202,6 +139,7 @@ impl SecurityService {
 
     /// Removes a user from a group.
     pub async fn unlink_group(&self, username: &str, group: &str) -> Result<bool> {
+        let username = &self.canonical_username(username);
         if username == ADMIN && group == ADMIN {
             return Err(Error::Forbidden(
                 "_ADMIN cannot leave the _ADMIN group".into(),
@@ -214,65 +152,15 @@ impl SecurityService {
             .remove(&PathQuery::Exact(membership_path(&user, &group_name)))
             .await?;
         if removed > 0 {
+            // happn-3 sends the group's permissions: the client re-attaches its listeners
+            // on those paths.
+            let permissions = permissions_object(&self.list_permissions(group).await?);
             self.emit(SecurityEvent::UnlinkGroup {
                 username: username.to_string(),
                 group: group.to_string(),
+                permissions,
             });
         }
         Ok(removed > 0)
-    }
-
-    /// Allows (`authorized`) or prohibits `action` on `path` for a group.
-    pub async fn upsert_permission(
-        &self,
-        group: &str,
-        path: &str,
-        action: &str,
-        authorized: bool,
-    ) -> Result<()> {
-        let group_name = GroupName::parse(group)?;
-        self.require_group(&group_name).await?;
-        self.write_permission(&group_name, path, action, authorized)
-            .await?;
-        self.emit(SecurityEvent::PermissionUpserted {
-            group: group.to_string(),
-            path: path.to_string(),
-            action: action.to_string(),
-            authorized,
-        });
-        Ok(())
-    }
-
-    /// Removes a group's permission on `path` for `action` (every action when `None`).
-    pub async fn remove_permission(
-        &self,
-        group: &str,
-        path: &str,
-        action: Option<&str>,
-    ) -> Result<u64> {
-        let group_name = GroupName::parse(group)?;
-        let actions: Vec<&str> = match action {
-            Some(action) => vec![action],
-            None => vec!["get", "set", "on", "remove", "*"],
-        };
-        let mut removed = 0;
-        for action in &actions {
-            removed += self
-                .data
-                .remove(&PathQuery::Exact(permission_path(
-                    &group_name,
-                    action,
-                    path,
-                )))
-                .await?;
-        }
-        if removed > 0 {
-            self.emit(SecurityEvent::PermissionRemoved {
-                group: group.to_string(),
-                path: path.to_string(),
-                action: action.unwrap_or("*").to_string(),
-            });
-        }
-        Ok(removed)
     }
 }

@@ -3,10 +3,11 @@
 use std::sync::Arc;
 
 use happn_cluster_sdk::{Credentials, Error, Identity, Result, now_millis};
+use serde_json::json;
 
 use super::lockout::Outcome;
 use super::login_queue::queue_timeout;
-use super::model::ADMIN;
+use super::model::{ADMIN, ANONYMOUS};
 use super::permissions::PermissionSet;
 use super::service::{MAX_CREDENTIAL_BYTES, SecurityService};
 use super::token::{self, Claims};
@@ -132,26 +133,30 @@ impl SecurityService {
         self.lockout.tracked()
     }
 
-    /// Logs in with credentials (password, token or anonymous) for session `session_id`,
-    /// connected from `remote`.
-    pub async fn login(
-        &self,
-        credentials: Credentials,
-        session_id: &str,
-        remote: Option<std::net::IpAddr>,
-    ) -> Result<LoginOutcome> {
+    /// Logs in with credentials (password, token or anonymous) for the session `at`
+    /// describes.
+    pub async fn login(&self, credentials: Credentials, at: &LoginContext) -> Result<LoginOutcome> {
         // Per-address limits count an IPv6 /64 as one address.
-        let remote = remote.map(happn_cluster_sdk::address_group);
+        let remote = at.remote.map(happn_cluster_sdk::address_group);
         match credentials {
             Credentials::Anonymous => {
-                Err(Error::Unauthorized("Anonymous access is disabled".into()))
+                if !self.config.allow_anonymous_access {
+                    return Err(Error::Unauthorized("Anonymous access is disabled".into()));
+                }
+                self.check_source_address(ANONYMOUS, at)?;
+                let identity = self
+                    .identity(ANONYMOUS)
+                    .await?
+                    .ok_or_else(|| Error::Unauthorized("Invalid credentials".into()))?;
+                self.issue(identity, at).await
             }
             Credentials::Token(token) => {
-                let outcome = self.login_with_token(&token).await?;
+                let outcome = self.login_with_token(&token, at).await?;
                 self.refuse_network_admin(&outcome.identity.username)?;
                 Ok(outcome)
             }
             Credentials::Password { username, password } => {
+                let username = self.canonical_username(&username);
                 self.refuse_network_admin(&username)?;
                 if username.is_empty() || password.is_empty() {
                     return Err(Error::Unauthorized("Invalid credentials".into()));
@@ -160,42 +165,83 @@ impl SecurityService {
                     return Err(Error::bad_input("credentials are too long"));
                 }
                 // A name that cannot be a user (e.g. one reaching into membership records)
-                // is simply wrong credentials.
-                if !UserName::is_valid(&username) {
+                // is simply wrong credentials; `_ANONYMOUS` has no password.
+                if !UserName::is_valid(&username) || username == ANONYMOUS {
                     return Err(Error::Unauthorized("Invalid credentials".into()));
                 }
+                self.check_source_address(&username, at)?;
                 let mut identity = self.verify_password(username, password, remote).await?;
                 if !self.uses_store() {
                     // Group names from a third-party plugin become paths: keep only valid ones.
                     identity.groups.retain(|g| GroupName::is_valid(g));
                 }
-                let permissions = Arc::new(self.permissions_for_groups(&identity.groups).await?);
-                let now = now_millis();
-                let claims = Claims {
-                    username: identity.username.clone(),
-                    sid: session_id.to_string(),
-                    iat: now,
-                    exp: self.config.session_ttl.map(|ttl| now + ttl.0 as i64),
-                    groups: identity.groups.clone(),
-                    origin: self.node_name.clone(),
-                    kind: 1,
-                    src: self.auth_name.to_string(),
-                    uid: identity.user_id.clone(),
-                };
-                let token = token::sign(&claims, &self.secret());
-                Ok(LoginOutcome {
-                    identity,
-                    permissions,
-                    token,
-                    claims,
-                })
+                self.issue(identity, at).await
             }
         }
     }
 
-    async fn login_with_token(&self, token: &str) -> Result<LoginOutcome> {
+    /// happn-3's `sourceIPWhitelist`: a profile that applies to the user may restrict the
+    /// addresses it logs in from.
+    fn check_source_address(&self, username: &str, at: &LoginContext) -> Result<()> {
+        if self
+            .profiles
+            .address_allowed(&json!({"username": username}), at.remote)
+        {
+            Ok(())
+        } else {
+            Err(Error::Unauthorized(
+                "Source address access restricted".into(),
+            ))
+        }
+    }
+
+    /// The session a verified identity gets: its permissions, its profile's policy, and a
+    /// token carrying both the policy and this directory's id.
+    async fn issue(&self, identity: Identity, at: &LoginContext) -> Result<LoginOutcome> {
+        let permissions = Arc::new(self.permissions_for(&identity).await?);
+        let policy = self.profiles.policy_for(&profile_view(&identity, at));
+        let now = now_millis();
+        let ttl = match policy.ttl {
+            0 => self.config.session_ttl.map(|ttl| ttl.0),
+            ttl => Some(ttl),
+        };
+        let claims = Claims {
+            username: identity.username.clone(),
+            sid: at.session_id.clone(),
+            iat: now,
+            exp: ttl.map(|ttl| now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX))),
+            groups: identity.groups.clone(),
+            origin: self.node_name.clone(),
+            kind: at.kind,
+            src: self.auth_name.to_string(),
+            uid: identity.user_id.clone(),
+            policy: Some(policy),
+            dir: Some(self.directory_id()),
+        };
+        let token = token::sign(&claims, &self.secret());
+        Ok(LoginOutcome {
+            identity,
+            permissions,
+            token,
+            claims,
+        })
+    }
+
+    async fn login_with_token(&self, token: &str, at: &LoginContext) -> Result<LoginOutcome> {
         let (claims, identity) = self.verify_token(token).await?;
-        let permissions = Arc::new(self.permissions_for_groups(&identity.groups).await?);
+        let policy = claims.policy.clone().unwrap_or_default();
+        if policy.disallow_token_logins {
+            return Err(Error::Forbidden(
+                "logins with this token are disallowed by policy".into(),
+            ));
+        }
+        if policy.lock_token_to_origin && claims.origin != self.node_name {
+            return Err(Error::Forbidden(
+                "this token is locked to a different origin by policy".into(),
+            ));
+        }
+        self.check_source_address(&identity.username, at)?;
+        let permissions = Arc::new(self.permissions_for(&identity).await?);
         Ok(LoginOutcome {
             identity,
             permissions,
@@ -203,4 +249,38 @@ impl SecurityService {
             claims,
         })
     }
+}
+
+/// Where a login comes from.
+#[derive(Debug, Clone, Default)]
+pub struct LoginContext {
+    /// The session being logged in (the token's family id for a new token).
+    pub session_id: String,
+    /// The client's address.
+    pub remote: Option<std::net::IpAddr>,
+    /// The login's `info` (profiles match on it).
+    pub info: serde_json::Value,
+    /// happn's session type: 1 stateful (websocket), 0 stateless (HTTP).
+    pub kind: u8,
+}
+
+/// The session as profiles see it: happn-3's `{user: {username, groups: {name: {}}, …},
+/// info, type}`.
+fn profile_view(identity: &Identity, at: &LoginContext) -> serde_json::Value {
+    let groups: serde_json::Map<String, serde_json::Value> = identity
+        .groups
+        .iter()
+        .map(|g| (g.clone(), json!({})))
+        .collect();
+    json!({
+        "id": at.session_id,
+        "type": at.kind,
+        "info": if at.info.is_null() { json!({}) } else { at.info.clone() },
+        "user": {
+            "username": identity.username,
+            "userid": identity.user_id,
+            "custom_data": identity.custom_data,
+            "groups": groups,
+        },
+    })
 }

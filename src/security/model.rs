@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::names::{GroupName, UserName};
+use crate::names::{GroupName, USER_PERMISSIONS_SEGMENT, UserName};
 
 /// Prefix of every reserved path; clients can never read or write under it.
 pub const SYSTEM_PREFIX: &str = "/_SYSTEM";
@@ -15,9 +15,11 @@ pub const GROUP_PREFIX: &str = "/_SYSTEM/_SECURITY/_GROUP/";
 pub const PERMISSION_PREFIX: &str = "/_SYSTEM/_SECURITY/_PERMISSIONS/";
 /// The shared token secret.
 pub const SECRET_PATH: &str = "/_SYSTEM/_SECURITY/SESSION_TOKEN_SECRET";
+/// This user directory's id (tokens name the directory that issued them).
+pub const DIRECTORY_ID_PATH: &str = "/_SYSTEM/_SECURITY/DIRECTORY_ID";
 /// Revoked tokens by session family: `/_SYSTEM/_SECURITY/_REVOKED/<sid>`.
 pub const REVOKED_PREFIX: &str = "/_SYSTEM/_SECURITY/_REVOKED/";
-pub use crate::names::ADMIN;
+pub use crate::names::{ADMIN, ANONYMOUS};
 
 /// Path of a user record.
 pub fn user_path(username: &UserName) -> String {
@@ -34,10 +36,53 @@ pub fn group_path(group: &GroupName) -> String {
     format!("{GROUP_PREFIX}{group}")
 }
 
+/// Who a permission record is granted to: a group, or one user directly (happn-3 keeps a
+/// user's own permissions under `/_SYSTEM/_SECURITY/_PERMISSIONS/_USER/<username>/`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Grantee {
+    /// Every member of a group.
+    Group(String),
+    /// One user.
+    User(String),
+}
+
+impl Grantee {
+    /// A group grantee (the name checked).
+    pub fn group(name: &str) -> happn_cluster_sdk::Result<Grantee> {
+        Ok(Grantee::Group(GroupName::parse(name)?.into()))
+    }
+
+    /// A user grantee (the name checked).
+    pub fn user(name: &str) -> happn_cluster_sdk::Result<Grantee> {
+        Ok(Grantee::User(UserName::parse(name)?.into()))
+    }
+
+    /// Where this grantee's permission records live (ends with `/`).
+    pub fn records_prefix(&self) -> String {
+        match self {
+            Grantee::Group(group) => format!("{PERMISSION_PREFIX}{group}/"),
+            Grantee::User(user) => {
+                format!("{PERMISSION_PREFIX}{USER_PERMISSIONS_SEGMENT}/{user}/")
+            }
+        }
+    }
+
+    /// happn's field naming the grantee in `security-data-changed` (`groupName` or
+    /// `username`) and the name.
+    pub fn field(&self) -> (&'static str, &str) {
+        match self {
+            Grantee::Group(group) => ("groupName", group),
+            Grantee::User(user) => ("username", user),
+        }
+    }
+}
+
 /// Path of one permission record (happn escapes `*` as `{{w}}`).
-pub fn permission_path(group: &GroupName, action: &str, path: &str) -> String {
+pub fn permission_path(grantee: &Grantee, action: &str, path: &str) -> String {
     format!(
-        "{PERMISSION_PREFIX}{group}/{action}/{}",
+        "{}{action}/{}",
+        grantee.records_prefix(),
         path.replace('*', "{{w}}")
     )
 }
@@ -94,6 +139,9 @@ pub struct UserInfo {
     pub custom_data: Value,
     /// Groups the user belongs to.
     pub groups: Vec<String>,
+    /// The user's own permissions (happn's `{path: {actions, prohibit}}`), beside its
+    /// groups'.
+    pub permissions: Value,
 }
 
 /// A group as the admin API shows it.

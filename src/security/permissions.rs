@@ -78,8 +78,16 @@ impl PermissionSet {
         self.admin
     }
 
-    /// Adds allowed and prohibited action names on `path`.
+    /// Adds allowed and prohibited action names on `path`. A path written without its
+    /// leading `/` means the same as with it, as request paths do.
     pub fn add(&mut self, path: &str, allow: &[String], prohibit: &[String]) {
+        let slashed;
+        let path = if path.starts_with('/') || path.starts_with('*') {
+            path
+        } else {
+            slashed = format!("/{path}");
+            &slashed
+        };
         let bits = |names: &[String]| {
             names
                 .iter()
@@ -168,5 +176,11 @@ mod tests {
         assert!(!set.allows(Action::Get, "/X/1"), "case-sensitive");
         assert!(PermissionSet::admin().allows(Action::Remove, "/anything"));
         assert!(!PermissionSet::default().allows(Action::Get, "/a"));
+        let mut unslashed = PermissionSet::default();
+        unslashed.add("users/alice/*", &names(&["get"]), &[]);
+        assert!(
+            unslashed.allows(Action::Get, "/users/alice/x"),
+            "a permission path without its leading slash still matches"
+        );
     }
 }

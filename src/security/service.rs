@@ -32,6 +32,12 @@ pub struct SecurityService {
     pub(super) lockout: Arc<Lockout>,
     /// Per-address admission of password logins.
     pub(super) login_queue: Arc<super::login_queue::LoginQueue>,
+    /// Session profiles, configured then happn-3's defaults.
+    pub(super) profiles: super::profiles::Profiles,
+    /// This user directory's id, read or created at bootstrap.
+    pub(super) directory_id: Mutex<String>,
+    /// Permission sets of users acted for with `onBehalfOf`.
+    pub(super) delegations: super::delegation::DelegationCache,
     /// Every change, made here or applied from another node.
     events: broadcast::Sender<SecurityEvent>,
     /// Changes made through this service only (what the cluster replicates).
@@ -96,6 +102,7 @@ impl SecurityService {
             pending_per_address: config.account_lockout.logins_pending_per_address.max(1) as usize,
             wait: config.account_lockout.login_queue_timeout.duration(),
         });
+        let profiles = super::profiles::Profiles::new(&config.profiles)?;
         let service = Arc::new(SecurityService {
             data,
             config,
@@ -105,6 +112,9 @@ impl SecurityService {
             verifications: Arc::new(tokio::sync::Semaphore::new(verifications)),
             secret: Mutex::new(Vec::new()),
             login_queue,
+            profiles,
+            directory_id: Mutex::new(String::new()),
+            delegations: Default::default(),
             lockout,
             events,
             local_events,
@@ -132,12 +142,39 @@ impl SecurityService {
     /// Applies a change made on another node: live sessions here react to it as to a local
     /// one; it is not replicated again. (The directory itself is in the shared database.)
     pub fn apply_remote(&self, event: SecurityEvent) {
+        self.delegations.clear();
         let _ = self.events.send(event);
     }
 
     pub(super) fn emit(&self, event: SecurityEvent) {
+        self.delegations.clear();
         let _ = self.local_events.send(event.clone());
         let _ = self.events.send(event);
+    }
+
+    /// The name a username is stored and looked up under: lower case with
+    /// `usernamesCaseInsensitive` (`_ADMIN` and the excluded names as written).
+    pub fn canonical_username(&self, username: &str) -> String {
+        let config = &self.config;
+        if config.usernames_case_insensitive
+            && username != super::model::ADMIN
+            && !config
+                .usernames_case_insensitive_exclude
+                .iter()
+                .any(|kept| kept == username)
+        {
+            username.to_lowercase()
+        } else {
+            username.to_string()
+        }
+    }
+
+    /// This user directory's id.
+    pub(super) fn directory_id(&self) -> String {
+        self.directory_id
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub(super) fn secret(&self) -> Vec<u8> {

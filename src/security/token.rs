@@ -35,6 +35,13 @@ pub struct Claims {
     /// old tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,
+    /// The profile policy the token was issued under (ttl, inactivity, token logins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<super::profiles::Policy>,
+    /// The id of the user directory (database) that issued it: within one directory the
+    /// user id must match; another server sharing the secret checks the name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<String>,
 }
 
 /// Why a token was refused.
@@ -124,6 +131,8 @@ mod tests {
             kind: 1,
             src: "store".into(),
             uid: Some("id".into()),
+            policy: None,
+            dir: Some("d".into()),
         }
     }
 

@@ -3,16 +3,20 @@
 use happn_cluster_sdk::{Error, FindOptions, Identity, PathQuery, Result};
 use serde_json::{Value, json};
 
+use std::collections::BTreeMap;
+
 use super::events::SecurityEvent;
+use super::grants::{config_object, permissions_object};
 use super::model::*;
 use super::service::{MAX_CREDENTIAL_BYTES, SecurityService, random_hex};
 use super::store_auth::load_user;
+use crate::config::PermissionConfig;
 use crate::names::UserName;
 
 impl SecurityService {
     /// The current identity of a stored user (None if the user is gone).
     pub async fn identity(&self, username: &str) -> Result<Option<Identity>> {
-        let Ok(username) = UserName::parse(username) else {
+        let Ok(username) = UserName::parse(&self.canonical_username(username)) else {
             return Ok(None);
         };
         let store = self.data.route(USER_PREFIX).clone();
@@ -36,6 +40,25 @@ impl SecurityService {
         password: Option<&str>,
         custom_data: Value,
     ) -> Result<()> {
+        self.upsert_user_with_permissions(username, password, custom_data, &BTreeMap::new())
+            .await
+    }
+
+    /// Creates or updates a user and adds `permissions` of its own (happn-3's
+    /// `upsertUser` with `permissions`; a path with `remove: true` removes).
+    pub async fn upsert_user_with_permissions(
+        &self,
+        username: &str,
+        password: Option<&str>,
+        custom_data: Value,
+        permissions: &BTreeMap<String, PermissionConfig>,
+    ) -> Result<()> {
+        let username = &self.canonical_username(username);
+        if username == ANONYMOUS {
+            return Err(Error::bad_input(
+                "validation failure: username cannot be reserved name _ANONYMOUS",
+            ));
+        }
         let user = UserName::parse(username)?;
         let existing = self
             .data
@@ -58,7 +81,7 @@ impl SecurityService {
             }
             None => {}
         }
-        data.insert("username".into(), username.into());
+        data.insert("username".into(), username.as_str().into());
         if !custom_data.is_null() || !data.contains_key("custom_data") {
             data.insert(
                 "custom_data".into(),
@@ -73,8 +96,31 @@ impl SecurityService {
             data.insert("userid".into(), random_hex(16)?.into());
         }
         self.data.set(&user_path(&user), data, false, None).await?;
+        self.write_grants(&Grantee::User(user.into()), permissions)
+            .await?;
         self.emit(SecurityEvent::UpsertUser {
             username: username.to_string(),
+            permissions: config_object(permissions),
+        });
+        Ok(())
+    }
+
+    /// Adds (or with `remove: true` removes) a user's own permissions (happn-3's
+    /// `users.upsertPermissions`). The user must exist.
+    pub async fn upsert_user_permissions(
+        &self,
+        username: &str,
+        permissions: &BTreeMap<String, PermissionConfig>,
+    ) -> Result<()> {
+        let username = self.canonical_username(username);
+        let grantee = Grantee::user(&username)?;
+        if self.get_user(&username).await?.is_none() {
+            return Err(Error::NotFound(format!("user {username} does not exist")));
+        }
+        self.write_grants(&grantee, permissions).await?;
+        self.emit(SecurityEvent::UpsertUser {
+            username,
+            permissions: config_object(permissions),
         });
         Ok(())
     }
@@ -87,8 +133,11 @@ impl SecurityService {
 
     /// Deletes a user, its memberships and its live sessions (`_ADMIN` cannot be deleted).
     pub async fn delete_user(&self, username: &str) -> Result<bool> {
-        if username == ADMIN {
-            return Err(Error::Forbidden("the _ADMIN user cannot be deleted".into()));
+        let username = &self.canonical_username(username);
+        if username == ADMIN || username == ANONYMOUS {
+            return Err(Error::Forbidden(format!(
+                "the {username} user cannot be deleted"
+            )));
         }
         let user = UserName::parse(username)?;
         let removed = self
@@ -101,6 +150,10 @@ impl SecurityService {
                 user_path(&user)
             )))
             .await?;
+        let grants = Grantee::User(user.clone().into()).records_prefix();
+        self.data
+            .remove(&PathQuery::parse(&format!("{grants}*")))
+            .await?;
         if removed > 0 {
             self.emit(SecurityEvent::DeleteUser {
                 username: username.to_string(),
@@ -111,18 +164,21 @@ impl SecurityService {
 
     /// One user, without its hash.
     pub async fn get_user(&self, username: &str) -> Result<Option<UserInfo>> {
-        let Ok(username) = UserName::parse(username) else {
+        let Ok(username) = UserName::parse(&self.canonical_username(username)) else {
             return Ok(None);
         };
         let store = self.data.route(USER_PREFIX).clone();
-        Ok(load_user(store.as_ref(), &username)
-            .await?
-            .map(|(user, groups)| UserInfo {
-                username: user.username,
-                userid: user.userid,
-                custom_data: user.custom_data,
-                groups,
-            }))
+        let Some((user, groups)) = load_user(store.as_ref(), &username).await? else {
+            return Ok(None);
+        };
+        let permissions = self.list_grants(&Grantee::User(username.into())).await?;
+        Ok(Some(UserInfo {
+            username: user.username,
+            userid: user.userid,
+            custom_data: user.custom_data,
+            groups,
+            permissions: permissions_object(&permissions),
+        }))
     }
 
     /// Every record whose path starts with `prefix`.

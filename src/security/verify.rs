@@ -35,8 +35,18 @@ impl SecurityService {
                 Ok(username) => load_user(store.as_ref(), &username).await?,
                 Err(_) => None,
             };
+            // A token from this directory names a user record (its id must match); one
+            // from another server sharing the secret names a user, as happn-3 has it,
+            // unless `lockTokenToUserId` asks for the id there too.
+            let same_directory = claims
+                .dir
+                .as_deref()
+                .is_none_or(|dir| dir == self.directory_id());
+            let check_id = same_directory || self.config.lock_token_to_user_id;
             match loaded {
-                Some((user, groups)) if claims.uid.as_deref() == Some(user.userid.as_str()) => {
+                Some((user, groups))
+                    if !check_id || claims.uid.as_deref() == Some(user.userid.as_str()) =>
+                {
                     Identity {
                         username: user.username,
                         user_id: Some(user.userid),
@@ -79,6 +89,12 @@ impl SecurityService {
                 other => Err(other),
             })
             .map_err(|e| Error::Unauthorized(e.to_string()))?;
+        if claims.exp.is_none() && !self.config.allow_ttl0_revocations {
+            // happn-3's `allowTTL0Revocations: false`.
+            return Err(Error::bad_input(
+                "revoking a token without a ttl means it stays in the revocation list forever",
+            ));
+        }
         let mut data = Map::new();
         data.insert("username".into(), claims.username.clone().into());
         data.insert("revoked".into(), now_millis().into());
@@ -108,6 +124,24 @@ impl SecurityService {
             .find_one(&format!("{REVOKED_PREFIX}{sid}"))
             .await?
             .is_some())
+    }
+
+    /// Every revoked token family: `{sid, username, revoked, expires}` (ms since epoch;
+    /// `expires` null for tokens without a ttl), oldest revocation first.
+    pub async fn list_revoked_tokens(&self) -> Result<Vec<Value>> {
+        let mut revoked: Vec<Value> = self
+            .records_under(REVOKED_PREFIX)
+            .await?
+            .into_iter()
+            .filter_map(|record| {
+                let sid = record.path.strip_prefix(REVOKED_PREFIX)?.to_string();
+                let mut entry = record.data;
+                entry.insert("sid".into(), sid.into());
+                Some(Value::Object(entry))
+            })
+            .collect();
+        revoked.sort_by_key(|entry| entry.get("revoked").and_then(Value::as_i64).unwrap_or(0));
+        Ok(revoked)
     }
 
     /// True if the token family `sid` has been revoked.

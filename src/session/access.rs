@@ -85,9 +85,9 @@ impl Access {
                 end: Some("token-expired"),
             });
         }
-        if let Some(threshold) = inactivity_threshold {
+        if let Some(threshold) = auth.inactivity_threshold.or(*inactivity_threshold) {
             let last = handle.touch();
-            if now - last > *threshold {
+            if now - last > threshold {
                 return Err(SessionRefusal {
                     error: Error::Forbidden("session inactivity threshold reached".into()),
                     end: Some("inactivity-threshold"),
@@ -148,7 +148,11 @@ impl Access {
         let auth = handle.auth()?;
         if auth.expires_at.is_some_and(|exp| now >= exp) {
             Some("token-expired")
-        } else if inactivity_threshold.is_some_and(|limit| now - handle.last_activity() > limit) {
+        } else if auth
+            .inactivity_threshold
+            .or(*inactivity_threshold)
+            .is_some_and(|limit| now - handle.last_activity() > limit)
+        {
             Some("inactivity-threshold")
         } else {
             None

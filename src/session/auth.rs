@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 use super::{HandlerResult, Session, SessionAuth};
 use crate::protocol::options::LoginRequest;
 use crate::protocol::{Frame, PROTOCOL};
+use crate::security::{LoginContext, Policy};
 
 impl Session {
     /// Logs the session in. Open nodes accept anyone; secure nodes verify credentials
@@ -16,6 +17,7 @@ impl Session {
         let secure = self.ctx.access.is_secure();
         let mut user = Value::Null;
         let mut session_token = Value::Null;
+        let mut policy = Policy::default();
         if self.logged_in && secure {
             // Switching users on a live socket would carry subscriptions across identities.
             return Err(Error::bad_input(
@@ -39,8 +41,17 @@ impl Session {
             let outcome = self
                 .ctx
                 .security
-                .login(credentials, &self.handle.id, self.remote.map(|r| r.ip()))
+                .login(
+                    credentials,
+                    &LoginContext {
+                        session_id: self.handle.id.clone(),
+                        remote: self.remote.map(|r| r.ip()),
+                        info: login.info.clone(),
+                        kind: 1,
+                    },
+                )
                 .await?;
+            policy = outcome.claims.policy.clone().unwrap_or_default();
             user = json!({
                 "username": outcome.identity.username,
                 "custom_data": outcome.identity.custom_data,
@@ -57,6 +68,9 @@ impl Session {
                 sid: outcome.claims.sid,
                 expires_at: outcome.claims.exp,
                 from_store: outcome.claims.src == "store",
+                inactivity_threshold: (policy.inactivity_threshold > 0)
+                    .then(|| i64::try_from(policy.inactivity_threshold).unwrap_or(i64::MAX)),
+                profile: policy.profile.clone(),
             })));
         } else {
             self.username = login.username.clone();
@@ -76,6 +90,7 @@ impl Session {
             "timestamp": now_millis(),
             "user": user,
             "token": session_token,
+            "policy": {"1": policy},
             "address": self.remote.map(|r| json!({"ip": r.ip().to_string(), "port": r.port()})),
         });
         Ok(Some(self.reply(frame).ok(session, Map::new(), false)))
@@ -103,7 +118,8 @@ impl Session {
             for session in self.ctx.sessions.all() {
                 if session.id != self.handle.id && session.auth().is_some_and(|a| a.sid == auth.sid)
                 {
-                    session.terminate("parent-session-ended", false);
+                    // happn-3's reason: the children lose their parent's token.
+                    session.terminate("token-revoked", false);
                 }
             }
         }

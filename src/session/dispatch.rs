@@ -17,11 +17,30 @@ impl Session {
                 Some(self.reply(&frame).error(&error))
             }
         };
+        self.await_other_sessions().await;
         if let Some(reply) = reply {
             self.handle.send_reply(reply.into()).await;
         }
         if let Some(reason) = self.end_after_reply.take() {
             self.handle.disconnect_after_queue(reason, false);
+        }
+    }
+
+    /// TRANSACTIONAL: waits (bounded by `transactionalWait`) until the other local
+    /// sessions' copies of this request's event are written, so they see it before the
+    /// writer sees its reply.
+    async fn await_other_sessions(&mut self) {
+        if self.awaiting_writes.is_empty() {
+            return;
+        }
+        let marks = std::mem::take(&mut self.awaiting_writes);
+        let wait = self.ctx.limits.transactional_wait;
+        if wait.is_zero() {
+            return;
+        }
+        let all = futures_util::future::join_all(marks.iter().map(|m| m.written()));
+        if tokio::time::timeout(wait, all).await.is_err() {
+            self.ctx.metrics.transactional_wait_timeouts.inc();
         }
     }
 
@@ -59,6 +78,19 @@ impl Session {
         let request = frame.request.as_ref().map_err(Clone::clone)?;
         if self.handle.is_peer() && !super::peer::allowed_for_peer(request) {
             return Err(super::peer::not_for_peers(&frame.action));
+        }
+        self.delegation = None;
+        if let Some(user) = frame.on_behalf_of.as_deref()
+            && user != crate::security::ADMIN
+            && access.is_secure()
+            && !frame.is_handshake()
+        {
+            let groups = self
+                .handle
+                .auth()
+                .map(|a| a.groups.clone())
+                .unwrap_or_default();
+            self.delegation = Some(self.ctx.security.on_behalf_of(&groups, user).await?);
         }
         match request {
             Request::ConfigureSession { protocol } => {

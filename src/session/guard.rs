@@ -53,14 +53,32 @@ impl Session {
                 "{normal} is the cluster's replication channel"
             )));
         }
-        self.ctx.access.authorize(&self.handle, action, &normal)?;
+        match &self.delegation {
+            // `onBehalfOf`: the user acted for decides.
+            Some(delegation) if !delegation.permissions.allows(action, &normal) => {
+                return Err(Error::Forbidden("unauthorized".into()));
+            }
+            Some(_) => {}
+            None => self.ctx.access.authorize(&self.handle, action, &normal)?,
+        }
         Ok(normal)
     }
 
     /// The permissions of a restricted (secure, non-admin) session, whose results must be
-    /// filtered record by record.
+    /// filtered record by record; under `onBehalfOf`, the user acted for.
     pub(super) fn restricted(&self) -> Option<std::sync::Arc<PermissionSet>> {
-        self.ctx.access.restricted(&self.handle)
+        match &self.delegation {
+            Some(delegation) => Some(delegation.permissions.clone()).filter(|p| !p.is_admin()),
+            None => self.ctx.access.restricted(&self.handle),
+        }
+    }
+
+    /// The name a write is recorded under: the user acted for, else the session's user.
+    pub(super) fn author(&self) -> Option<&str> {
+        match &self.delegation {
+            Some(delegation) => self.ctx.access.author(Some(&delegation.username)),
+            None => self.ctx.access.author(self.username.as_deref()),
+        }
     }
 }
 

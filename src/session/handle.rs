@@ -32,6 +32,10 @@ pub struct SessionAuth {
     pub expires_at: Option<i64>,
     /// True when the user is a stored user (false for third-party auth plugin users).
     pub from_store: bool,
+    /// Longest idle time (ms) the session's profile allows; None: the node's setting.
+    pub inactivity_threshold: Option<i64>,
+    /// The profile the session matched at login.
+    pub profile: String,
 }
 
 /// One connected session as seen from outside its own task.
@@ -88,6 +92,22 @@ impl SessionHandle {
     /// Replaces the session's login (at login, and when the security directory changes).
     pub fn set_auth(&self, auth: Option<Arc<SessionAuth>>) {
         *self.auth.write().unwrap_or_else(|p| p.into_inner()) = auth;
+    }
+
+    /// What an administrator sees of the session (happn-3's `listActiveSessions`): its id,
+    /// user, groups, matched profile, token family, expiry and last activity.
+    pub fn summary(&self) -> serde_json::Value {
+        let auth = self.auth();
+        serde_json::json!({
+            "id": self.id,
+            "peer": self.is_peer(),
+            "username": auth.as_ref().map(|a| a.username.clone()),
+            "groups": auth.as_ref().map(|a| a.groups.clone()),
+            "profile": auth.as_ref().map(|a| a.profile.clone()),
+            "tokenFamily": auth.as_ref().map(|a| a.sid.clone()),
+            "expires": auth.as_ref().and_then(|a| a.expires_at),
+            "lastActivity": self.last_activity(),
+        })
     }
 
     /// Records activity now; returns the previous activity time.
@@ -321,5 +341,9 @@ impl crate::pubsub::Recipient for SessionHandle {
         }
         self.auth()
             .is_some_and(|a| a.permissions.allows(crate::security::Action::On, path))
+    }
+
+    fn write_mark(&self) -> Option<crate::pubsub::WriteMark> {
+        Some(crate::pubsub::WriteMark::now(self.outbound_bytes.clone()))
     }
 }

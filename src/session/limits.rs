@@ -30,6 +30,9 @@ pub struct Limits {
     pub login_timeout: Duration,
     /// Longest accepted path or mask, and most segments in one.
     pub paths: PathLimits,
+    /// How long a TRANSACTIONAL writer's reply waits for the event to be written to the
+    /// other local subscribers' connections (0: it does not wait).
+    pub transactional_wait: Duration,
 }
 
 impl Limits {
@@ -48,6 +51,7 @@ impl Limits {
             http_idle_timeout: config.http_idle_timeout.duration(),
             ping_interval: config.ping_interval.duration(),
             login_timeout: config.login_timeout.duration(),
+            transactional_wait: Duration::from_millis(100),
             paths: PathLimits {
                 max_bytes: config.max_path_bytes,
                 max_segments: config.max_path_segments,

@@ -13,7 +13,7 @@ use super::context::SessionContext;
 use super::handle::{SessionAuth, SessionHandle};
 use crate::lifecycle::Shutdown;
 use crate::protocol::system_frame;
-use crate::security::{Action, SecurityEvent};
+use crate::security::{Action, Grantee, SecurityEvent};
 
 /// What the live-update task reacts to.
 #[derive(Debug, Clone, PartialEq)]
@@ -102,13 +102,16 @@ pub async fn apply(ctx: &SessionContext, update: &LiveUpdate) {
         _ => {
             for (session, auth) in sessions {
                 let affected = match event {
-                    SecurityEvent::UpsertUser { username }
+                    SecurityEvent::UpsertUser { username, .. }
                     | SecurityEvent::LinkGroup { username, .. }
                     | SecurityEvent::UnlinkGroup { username, .. } => &auth.username == username,
-                    SecurityEvent::UpsertGroup { group }
-                    | SecurityEvent::DeleteGroup { group }
-                    | SecurityEvent::PermissionUpserted { group, .. }
-                    | SecurityEvent::PermissionRemoved { group, .. } => auth.groups.contains(group),
+                    SecurityEvent::UpsertGroup { group, .. }
+                    | SecurityEvent::DeleteGroup { group } => auth.groups.contains(group),
+                    SecurityEvent::PermissionUpserted { grantee, .. }
+                    | SecurityEvent::PermissionRemoved { grantee, .. } => match grantee {
+                        Grantee::Group(group) => auth.groups.contains(group),
+                        Grantee::User(user) => &auth.username == user,
+                    },
                     _ => false,
                 };
                 if affected {
@@ -127,15 +130,22 @@ async fn refresh(
     auth: &SessionAuth,
     event: Option<&SecurityEvent>,
 ) {
-    let groups = match ctx.security.identity(&auth.username).await {
-        Ok(Some(identity)) => identity.groups,
-        Ok(None) => auth.groups.clone(),
+    let identity = match ctx.security.identity(&auth.username).await {
+        Ok(Some(identity)) if auth.from_store => identity,
+        // Users of a third-party auth plugin keep the groups asserted at login.
+        Ok(_) => happn_cluster_sdk::Identity {
+            username: auth.username.clone(),
+            user_id: auth.user_id.clone(),
+            groups: auth.groups.clone(),
+            custom_data: serde_json::Value::Null,
+        },
         Err(e) => {
             tracing::warn!(error = %e, session = %session.id, "cannot reload the user's groups");
             return;
         }
     };
-    let permissions = match ctx.security.permissions_for_groups(&groups).await {
+    let groups = identity.groups.clone();
+    let permissions = match ctx.security.permissions_for(&identity).await {
         Ok(permissions) => Arc::new(permissions),
         Err(e) => {
             tracing::warn!(error = %e, session = %session.id, "cannot reload permissions");
@@ -204,7 +214,7 @@ mod tests {
             "/a/*".to_string(),
             PermissionConfig {
                 actions: vec!["on".into()],
-                prohibit: vec![],
+                ..PermissionConfig::default()
             },
         );
         security
@@ -249,6 +259,8 @@ mod tests {
             ),
             token: String::new(),
             sid: "sid".into(),
+            inactivity_threshold: None,
+            profile: "default-stateful".into(),
             expires_at: None,
             from_store: true,
         })));

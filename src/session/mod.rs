@@ -55,6 +55,11 @@ pub(crate) struct Session {
     pending_peer: Option<crate::trust::PendingProof>,
     /// Replay requests served in the current one-second window, and when it began.
     replays: (std::time::Instant, u32),
+    /// The user the current request acts for (`onBehalfOf`), whose permissions apply.
+    delegation: Option<crate::security::Delegation>,
+    /// Other sessions' copies of the current TRANSACTIONAL write's event: its reply waits
+    /// until they are written.
+    awaiting_writes: Vec<crate::pubsub::WriteMark>,
 }
 
 /// Runs a session until its connection ends. The drain token is dropped when it does, so
@@ -109,6 +114,8 @@ async fn serve_connection(ctx: Arc<SessionContext>, connection: Connection, inte
         internal,
         pending_peer: None,
         replays: (std::time::Instant::now(), 0),
+        delegation: None,
+        awaiting_writes: Vec::new(),
     };
     // A bug in a handler must not leak the session: catch the panic, end the session, clean
     // up its subscriptions, keep the node running.

@@ -72,7 +72,7 @@ impl Session {
         options: &SetOptions,
     ) -> HandlerResult {
         let path = self.checked_path(raw, PathSyntax::Exact, Action::Set)?;
-        let by = self.ctx.access.author(self.username.as_deref());
+        let by = self.author();
         // Held until the event is published: one path's events follow its commit order.
         let _turn = match options.write {
             WriteMode::NoStore => None,
@@ -172,7 +172,7 @@ impl Session {
     /// Publishes a write (unless `noPublish`) and replies. A writer who may not read the
     /// path gets back nothing it did not send (see [`Written::blind`]); events carry what
     /// was stored.
-    fn finish_write(&self, request: WriteRequest<'_>, mut written: Written) -> HandlerResult {
+    fn finish_write(&mut self, request: WriteRequest<'_>, mut written: Written) -> HandlerResult {
         let publication =
             (!request.publish.no_publish).then(|| self.publication(&request, &written));
         if self
@@ -207,11 +207,7 @@ impl Session {
             origin: Origin {
                 node: self.ctx.name.clone(),
                 session_id: self.handle.id.clone(),
-                username: self
-                    .ctx
-                    .access
-                    .author(self.username.as_deref())
-                    .map(str::to_string),
+                username: self.author().map(str::to_string),
             },
             publication_id: format!("{}-{}", self.handle.id, event_id),
             consistency: publish.consistency,
@@ -243,7 +239,7 @@ impl Session {
 
     /// Publishes and replies in the order the consistency level promises.
     fn publish_and_reply(
-        &self,
+        &mut self,
         request: &WriteRequest<'_>,
         publication: Publication,
         written: Written,
@@ -251,7 +247,10 @@ impl Session {
         let pubsub = &self.ctx.pubsub;
         match publication.consistency {
             Consistency::Transactional => {
-                let results = pubsub.publish(&publication);
+                // The reply waits (in dispatch, after the path's turn is released) until the
+                // other local subscribers' copies are written.
+                let (results, marks) = pubsub.publish_marked(&publication, &self.handle.id);
+                self.awaiting_writes.extend(marks);
                 Ok(Some(self.write_reply(
                     request,
                     written,

@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -102,6 +102,10 @@ pub struct ConnectionInfo {
 #[derive(Debug)]
 pub struct ByteBudget {
     used: AtomicUsize,
+    /// Bytes ever taken and ever given back: a frame queued when `taken` reached `n` has
+    /// been handled once `returned` reaches `n` (the queue is FIFO).
+    taken: AtomicU64,
+    returned: AtomicU64,
     limit: usize,
     closed: AtomicBool,
     freed: Notify,
@@ -112,6 +116,8 @@ impl ByteBudget {
     pub fn new(limit: usize) -> Arc<Self> {
         Arc::new(ByteBudget {
             used: AtomicUsize::new(0),
+            taken: AtomicU64::new(0),
+            returned: AtomicU64::new(0),
             limit: limit.max(1),
             closed: AtomicBool::new(false),
             freed: Notify::new(),
@@ -131,7 +137,10 @@ impl ByteBudget {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => return true,
+                Ok(_) => {
+                    self.taken.fetch_add(bytes as u64, Ordering::AcqRel);
+                    return true;
+                }
                 Err(now) => used = now,
             }
         }
@@ -160,7 +169,28 @@ impl ByteBudget {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
                 Some(u.saturating_sub(bytes))
             });
+        self.returned.fetch_add(bytes as u64, Ordering::AcqRel);
         self.freed.notify_waiters();
+    }
+
+    /// A mark covering every frame taken so far: [`ByteBudget::handled`] resolves once all
+    /// of them have been given back (written, or dropped).
+    pub fn mark(&self) -> u64 {
+        self.taken.load(Ordering::Acquire)
+    }
+
+    /// Waits until every frame taken before `mark` was given back, or the budget closed.
+    pub async fn handled(&self, mark: u64) {
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            if self.closed.load(Ordering::Acquire) || self.returned.load(Ordering::Acquire) >= mark
+            {
+                return;
+            }
+            freed.await;
+        }
     }
 
     /// Bytes currently taken.

@@ -287,8 +287,10 @@ pub struct GroupConfig {
 #[serde(default)]
 pub struct PermissionConfig {
     /// Allowed actions: `get`, `set`, `on`, `remove` or `*`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub actions: Vec<String>,
     /// Prohibited actions (prohibit beats allow).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub prohibit: Vec<String>,
     /// happn's `remove: true`: the listed actions and prohibitions are removed instead of
     /// added (in an upsert through the API).

@@ -153,11 +153,13 @@ impl SecurityService {
     }
 
     /// The name a username is stored and looked up under: lower case with
-    /// `usernamesCaseInsensitive` (`_ADMIN` and the excluded names as written).
+    /// `usernamesCaseInsensitive` (`_ADMIN`, `_ANONYMOUS` and the excluded names as
+    /// written).
     pub fn canonical_username(&self, username: &str) -> String {
         let config = &self.config;
         if config.usernames_case_insensitive
             && username != super::model::ADMIN
+            && username != super::model::ANONYMOUS
             && !config
                 .usernames_case_insensitive_exclude
                 .iter()

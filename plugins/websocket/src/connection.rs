@@ -404,11 +404,34 @@ async fn write_batch<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    // Bytes are given back once flushed: the host's write marks then mean "on the socket".
+    let mut fed = first.len();
+    let result = feed_queued(sink, first, outbound, &mut fed).await;
+    let flushed = match result {
+        Ok(close) => sink
+            .flush()
+            .await
+            .map(|()| close)
+            .map_err(|e| format!("write failed: {e}")),
+        Err(e) => Err(e),
+    };
+    written.give_back(fed);
+    flushed
+}
+
+/// Feeds `first` and up to a batch of what is queued behind it; adds their bytes to `fed`.
+async fn feed_queued<S>(
+    sink: &mut Sink<S>,
+    first: std::sync::Arc<str>,
+    outbound: &mut mpsc::Receiver<Outbound>,
+    fed: &mut usize,
+) -> Result<Option<bool>, String>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     sink.feed(Message::text(first.as_ref()))
         .await
         .map_err(|e| format!("write failed: {e}"))?;
-    written.give_back(first.len());
-    let mut close = None;
     // Bounded, so heartbeats and termination are looked at between batches even when the
     // queue never empties.
     let mut batched = 1;
@@ -418,21 +441,15 @@ where
         batched += 1;
         match next {
             Outbound::Text(text) => {
+                *fed += text.len();
                 sink.feed(Message::text(text.as_ref()))
                     .await
                     .map_err(|e| format!("write failed: {e}"))?;
-                written.give_back(text.len());
             }
-            Outbound::Close { reconnect } => {
-                close = Some(reconnect);
-                break;
-            }
+            Outbound::Close { reconnect } => return Ok(Some(reconnect)),
         }
     }
-    sink.flush()
-        .await
-        .map_err(|e| format!("write failed: {e}"))?;
-    Ok(close)
+    Ok(None)
 }
 
 /// Best-effort last words before an immediate close: a peer that does not read gets a

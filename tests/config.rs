@@ -423,3 +423,35 @@ fn shipped_example_configs_load_and_validate() {
         validate(&loaded.config.effective()).unwrap_or_else(|e| panic!("{file}: {e}"));
     }
 }
+
+#[test]
+fn bad_profiles_are_reported_with_their_key() {
+    let config = json(
+        r#"{"services":{"security":{"config":{"profiles":[
+            {"name":"ok","session":{"user.username":{"$eq":"a"}},"policy":{"ttl":"1h"}},
+            {"name":"bad","session":{"info.x":{"$frobnicate":1}},"policy":{"sourceIPWhitelist":["10.0.0.300"]}}
+        ]}},
+        "publisher":{"config":{"publicationOptions":{"transactionalWait":600000}}}}}"#,
+    );
+    let found = issues(&config);
+    assert!(
+        found
+            .iter()
+            .any(|i| i.starts_with("services.security.config.profiles[1].session")),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().any(|i| i
+            .starts_with("services.security.config.profiles[1].policy.sourceIPWhitelist")
+            && i.contains("10.0.0.300")),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().any(|i| i.contains("transactionalWait")),
+        "{found:?}"
+    );
+    assert!(
+        !found.iter().any(|i| i.contains("profiles[0]")),
+        "{found:?}"
+    );
+}

@@ -54,6 +54,9 @@ maxPathSegments = 256
 [services.publisher.config.publicationOptions]
 # How long an ACKNOWLEDGED (consistency 3) publication waits for subscriber acks (ms).
 acknowledgeTimeout = 60000
+# How long a TRANSACTIONAL (default) writer's reply waits for the event to be on the other
+# local subscribers' sockets (ms); 0: the reply may overtake them.
+transactionalWait = 100
 
 [services.security.config.accountLockout]
 # Failed logins (within retryInterval) that lock an account, and for how long (ms).
@@ -68,6 +71,23 @@ failuresPerAddress = 100
 loginsPendingPerAddress = 1024
 # A login whose turn to verify does not come within this long is refused (ms).
 loginQueueTimeout = 5000
+
+[services.security.config]
+# _ANONYMOUS logs in without a password and has what its groups and own permissions grant.
+allowAnonymousAccess = false
+# Usernames are stored and matched in lower case (_ADMIN and the listed names excepted).
+usernamesCaseInsensitive = false
+usernamesCaseInsensitiveExclude = []
+# Revoking a token without a ttl is allowed (its revocation record then stays forever).
+allowTTL0Revocations = true
+# A token from another server sharing sessionTokenSecret must carry this database's user id.
+lockTokenToUserId = false
+# Session profiles, first match wins; happn-3's default-browser, default-stateful and
+# default-stateless profiles follow them.
+# [[services.security.config.profiles]]
+# name = "robots"
+# session = { "info.kind" = { "$eq" = "robot" } }
+# policy = { ttl = "1h", inactivity_threshold = "10m", disallowTokenLogins = false, lockTokenToOrigin = false, sourceIPWhitelist = [] }
 
 # Datastores, routed by path pattern (longest match wins); one is the default.
 # With none configured the node uses mongo (MONGO_URL, MONGO_DATABASE, MONGO_COLLECTION

@@ -55,6 +55,7 @@ const RULES: &[fn(&Config, &mut Issues)] = &[
     replicator_interval,
     admin_user,
     security_settings,
+    session_profiles,
     declared_groups,
     declared_users,
     auth_plugin,
@@ -415,6 +416,32 @@ fn acknowledge_timeout(config: &Config, issues: &mut Issues) {
             "services.publisher.config.publicationOptions.acknowledgeTimeout",
             "must be at least 100 ms",
         );
+    }
+    if options.transactional_wait.0 > 60_000 {
+        issues.add(
+            "services.publisher.config.publicationOptions.transactionalWait",
+            "must be at most 60000 ms (a stalled subscriber would hold every writer that long)",
+        );
+    }
+}
+
+/// Each profile's session criteria parse, and its source addresses are addresses.
+fn session_profiles(config: &Config, issues: &mut Issues) {
+    for (i, profile) in config.services.security.config.profiles.iter().enumerate() {
+        let key = format!("{SEC}.profiles[{i}]");
+        if !profile.session.is_null()
+            && let Err(e) = happn_cluster_sdk::Criteria::parse(&profile.session)
+        {
+            issues.add(format!("{key}.session"), e.message().to_string());
+        }
+        for address in &profile.policy.source_ip_whitelist {
+            if address.parse::<std::net::IpAddr>().is_err() {
+                issues.add(
+                    format!("{key}.policy.sourceIPWhitelist"),
+                    format!("{address:?} is not an IP address"),
+                );
+            }
+        }
     }
 }
 

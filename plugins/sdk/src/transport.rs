@@ -478,3 +478,44 @@ pub trait Transport: Send + Sync + 'static {
     /// Opens a client connection to `url` (e.g. `ws://10.0.0.1:57000`).
     async fn dial(&self, url: &str, options: &ServeOptions) -> Result<Connection>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A mark resolves once every frame taken before it was given back, in FIFO order,
+    /// and not before; a closed budget releases waiters.
+    #[tokio::test]
+    async fn marks_resolve_when_earlier_frames_are_handled() {
+        let budget = ByteBudget::new(1024);
+        assert!(budget.try_take(10));
+        assert!(budget.try_take(20));
+        let mark = budget.mark();
+        assert!(budget.try_take(5), "a frame queued after the mark");
+        let waiting = {
+            let budget = budget.clone();
+            tokio::spawn(async move { budget.handled(mark).await })
+        };
+        budget.give_back(10);
+        tokio::task::yield_now().await;
+        assert!(
+            !waiting.is_finished(),
+            "20 bytes before the mark are still queued"
+        );
+        budget.give_back(20);
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .expect("the mark resolves once they are handled")
+            .unwrap();
+        let later = budget.mark();
+        let closed = {
+            let budget = budget.clone();
+            tokio::spawn(async move { budget.handled(later + 1_000).await })
+        };
+        budget.close();
+        tokio::time::timeout(std::time::Duration::from_secs(5), closed)
+            .await
+            .expect("closing releases waiters")
+            .unwrap();
+    }
+}
